@@ -1,0 +1,112 @@
+/*
+ * bnd.c - error strings, the allocation wrapper and the log hook.
+ *
+ * The allocation wrapper counts calls in an atomic so that the failure hook
+ * can be used from single-threaded tests without affecting production code
+ * paths beyond one relaxed atomic increment.
+ */
+#include "bnd.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_long alloc_calls;
+static atomic_long alloc_fail_at = -1;  /* fail calls numbered >= this; -1: never */
+
+static int alloc_should_fail(void)
+{
+	long n = atomic_fetch_add_explicit(&alloc_calls, 1, memory_order_relaxed);
+	long at = atomic_load_explicit(&alloc_fail_at, memory_order_relaxed);
+	return at >= 0 && n >= at;
+}
+
+void bnd_alloc_fail_after(long n)
+{
+	if (n < 0) {
+		atomic_store(&alloc_fail_at, -1);
+		return;
+	}
+	atomic_store(&alloc_fail_at, atomic_load(&alloc_calls) + n);
+}
+
+long bnd_alloc_count(void)
+{
+	return atomic_load(&alloc_calls);
+}
+
+void *bnd_malloc(size_t n)
+{
+	return alloc_should_fail() ? NULL : malloc(n ? n : 1);
+}
+
+void *bnd_calloc(size_t nmemb, size_t size)
+{
+	return alloc_should_fail() ? NULL : calloc(nmemb ? nmemb : 1, size ? size : 1);
+}
+
+void *bnd_realloc(void *p, size_t n)
+{
+	return alloc_should_fail() ? NULL : realloc(p, n ? n : 1);
+}
+
+void bnd_free(void *p)
+{
+	free(p);
+}
+
+static bnd_log_fn log_fn;
+static void *log_ud;
+
+void bnd_log_set(bnd_log_fn fn, void *ud)
+{
+	log_fn = fn;
+	log_ud = ud;
+}
+
+void bnd_log(enum bnd_log_level lvl, const char *module, const char *fmt, ...)
+{
+	if (!log_fn)
+		return;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_fn(lvl, module, msg, log_ud);
+}
+
+const char *bnd_strerror(int code)
+{
+	switch (code) {
+	case 0: return "success";
+	case BND_E_INVAL: return "invalid argument";
+	case BND_E_NOMEM: return "out of memory";
+	case BND_E_RANGE: return "length or count out of range";
+	case BND_E_NOTFOUND: return "not found";
+	case BND_E_EXISTS: return "already exists";
+	case BND_E_LOCKED: return "data directory is locked by another process";
+	case BND_E_RDONLY: return "handle is read-only";
+	case BND_E_CLOSED: return "object is closing";
+	case BND_E_PHONE_EMPTY: return "phone number has no digits";
+	case BND_E_PHONE_CHAR: return "phone number has an invalid character";
+	case BND_E_PHONE_LENGTH: return "phone number must have 8 to 15 digits";
+	case BND_E_PHONE_ZERO: return "phone number country code cannot start with 0";
+	case BND_E_STORE_MAGIC: return "store file has a bad magic number";
+	case BND_E_STORE_VERSION: return "store file has an unsupported version";
+	case BND_E_STORE_CHECKSUM: return "store record checksum mismatch (damaged data)";
+	case BND_E_STORE_TRUNCATED: return "store record truncated";
+	case BND_E_STORE_CORRUPT: return "store record has an impossible field";
+	case BND_E_STORE_MISMATCH: return "derived file does not match its log";
+	default: break;
+	}
+	if (code < 0 && code > -4096) {
+		/* strerror is not thread-safe in general, but glibc's returns
+		 * pointers to static strings for known values. */
+		return strerror(-code);
+	}
+	if (code <= BND_E_ENGINE_BASE)
+		return "engine error (see the module's header)";
+	return "unknown error";
+}

@@ -44,6 +44,29 @@ enum {
 	BND_E_STORE_CORRUPT = -10205,  /* a field holds an impossible value */
 	BND_E_STORE_MISMATCH = -10206, /* a derived file belongs to another log */
 
+	/* notices, recipient lists and journals: -11700 .. -11749 */
+	BND_E_NOTICE_ID = -11701,         /* a notice id is not n-YYYYmmddTHHMMSS-xxxx */
+	BND_E_NOTICE_CATEGORY = -11702,   /* not emergency|disruption|deadline|event|info */
+	BND_E_NOTICE_TEXT = -11703,       /* text empty, not UTF-8, or too long */
+	BND_E_NOTICE_TEMPLATE = -11704,   /* bad template name, language or parameter */
+	BND_E_NOTICE_JSON = -11705,       /* notice.json unreadable or of the wrong shape */
+	BND_E_NOTICE_TAG = -11706,        /* biz_opaque_callback_data is not <id>:<ordinal> */
+	BND_E_RCPT_MAGIC = -11710,        /* recipients.bin: bad magic */
+	BND_E_RCPT_VERSION = -11711,      /* recipients.bin: unsupported version */
+	BND_E_RCPT_CHECKSUM = -11712,     /* recipients.bin: header or body checksum mismatch */
+	BND_E_RCPT_TRUNCATED = -11713,    /* recipients.bin: shorter than its header says */
+	BND_E_RCPT_CORRUPT = -11714,      /* recipients.bin: numbers not ascending or invalid */
+	BND_E_RCPT_MISMATCH = -11715,     /* recipients.bin belongs to another notice */
+	BND_E_JOURNAL_MAGIC = -11720,     /* journal.log: bad magic */
+	BND_E_JOURNAL_VERSION = -11721,   /* journal.log: unsupported version */
+	BND_E_JOURNAL_CHECKSUM = -11722,  /* journal.log: damage before the tail */
+	BND_E_JOURNAL_TRUNCATED = -11723, /* journal.log: header shorter than its size */
+	BND_E_JOURNAL_CORRUPT = -11724,   /* journal.log: a checksummed record is impossible */
+	BND_E_JOURNAL_MISMATCH = -11725,  /* journal.log belongs to another notice or list */
+	BND_E_JOURNAL_WINDOW = -11726,    /* ordinal at or past the tracking window's end */
+	BND_E_JOURNAL_FINAL = -11727,     /* the ordinal already has a final outcome */
+	BND_E_JOURNAL_STATE = -11728,     /* state change not allowed from the current state */
+
 	/* engine bands: each module adds its codes here, in its own band, and
 	 * their strings to bnd_strerror in bnd.c.
 	 *   -11100 cmd (command parser)     -11200 webhook / HTTP server

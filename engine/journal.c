@@ -109,8 +109,16 @@ void journal_io_fail_after(enum journal_io_op op, long n, int err)
 	atomic_store(&io_left[op], n < 0 ? -1 : n);
 }
 
+static atomic_long io_count[2];
+
+long journal_io_count(enum journal_io_op op)
+{
+	return (unsigned)op > JOURNAL_IO_SYNC ? 0 : atomic_load(&io_count[op]);
+}
+
 static int io_should_fail(enum journal_io_op op)
 {
+	atomic_fetch_add(&io_count[op], 1);
 	long v = atomic_load(&io_left[op]);
 	if (v < 0)
 		return 0;

@@ -459,6 +459,9 @@ enum journal_io_op { JOURNAL_IO_WRITE = 0, JOURNAL_IO_SYNC = 1 };
  */
 void journal_io_fail_after(enum journal_io_op op, long n, int err);
 
+/* journal_io_count - operations of kind op attempted so far (tests). */
+long journal_io_count(enum journal_io_op op);
+
 /* journal_io_write - write all n bytes (retrying EINTR and short writes).
  * Returns 0 or -errno. */
 int journal_io_write(int fd, const void *p, size_t n);

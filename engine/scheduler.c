@@ -6,10 +6,17 @@
  * level down: no cached order can go stale, and pre-emption needs no event
  * (an emergency added between two calls wins the second one). Per notice
  * the state is a cursor (next new ordinal, the horizon it may not reach)
- * and a binary min-heap of deferred items keyed by (due time, ordinal); an
- * item whose time has come beats the cursor, so retries are not starved by
- * a long list. Memory per notice is the heap only: deferred items, never
- * one object per recipient.
+ * and two binary min-heaps keyed by (due time, ordinal): uncertain items
+ * and retries. A due item beats the cursor, so retries are not starved by
+ * a long list; uncertain items come first and need no window slot (they
+ * hold one since their registration), so a full window of them can always
+ * drain. Memory per notice is the heaps only, never one object per
+ * recipient.
+ *
+ * The window is one counter of slots held (global, and per notice so that
+ * removing a notice gives its slots back). It is what keeps "dispatched and
+ * not final" in the journal at or below the window even across repeated
+ * crashes: see rule 5 in scheduler.h.
  *
  * Expiry is checked first on every call, for active and paused notices that
  * still have something to hand out; the first one found is reported
@@ -23,7 +30,9 @@
  * nothing due is passed over, never waited for.
  *
  * Invariants: 0 <= next <= count; horizon <= count; every heap item has
- * ordinal < count; a CANCELLED or EXPIRED notice is never picked again.
+ * ordinal < count; a CANCELLED or EXPIRED notice is never picked again;
+ * in_flight is the sum of the notices' held slots; a pick that needs a
+ * slot is made only while in_flight < window (or window == 0).
  */
 #include "scheduler.h"
 
@@ -48,12 +57,17 @@ struct entry {
 	uint32_t count, next, horizon;
 	uint64_t expires;     /* 0: never */
 	void *ud;
-	struct item *heap;
+	struct item *heap;    /* retries */
 	size_t n, cap;
+	struct item *uheap;   /* uncertain ordinals */
+	size_t un, ucap;
+	uint32_t held;        /* window slots held */
 };
 
 struct sched {
 	enum sched_policy policy;
+	uint32_t window;      /* 0: no limit */
+	uint32_t in_flight;
 	uint64_t seq;
 	uint64_t rr_last[LEVELS];  /* seq of the notice served last, per level */
 	struct entry v[SCHED_MAX_NOTICES];
@@ -110,10 +124,35 @@ static const struct entry *cget(const struct sched *s, int h)
 
 static int has_work(const struct entry *e)
 {
-	return e->n > 0 || e->next < e->count;
+	return e->n > 0 || e->un > 0 || e->next < e->count;
 }
 
-int sched_open(struct sched **out, enum sched_policy policy)
+/* Push onto a growable heap; BND_E_NOMEM leaves it unchanged. */
+static int heap_push(struct item **h, size_t *n, size_t *cap, struct item it)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 16;
+		struct item *nh = bnd_realloc(*h, ncap * sizeof *nh);
+		if (!nh)
+			return BND_E_NOMEM;
+		*h = nh;
+		*cap = ncap;
+	}
+	(*h)[*n] = it;
+	heap_up(*h, *n);
+	(*n)++;
+	return 0;
+}
+
+static struct item heap_pop(struct item *h, size_t *n)
+{
+	struct item it = h[0];
+	h[0] = h[--*n];
+	heap_down(h, *n, 0);
+	return it;
+}
+
+int sched_open(struct sched **out, enum sched_policy policy, uint32_t window)
 {
 	*out = NULL;
 	if (policy != SCHED_FIFO && policy != SCHED_ROUND_ROBIN)
@@ -122,6 +161,7 @@ int sched_open(struct sched **out, enum sched_policy policy)
 	if (!s)
 		return BND_E_NOMEM;
 	s->policy = policy;
+	s->window = window;
 	*out = s;
 	return 0;
 }
@@ -130,8 +170,10 @@ void sched_close(struct sched **p)
 {
 	if (!p || !*p)
 		return;
-	for (int i = 0; i < SCHED_MAX_NOTICES; i++)
+	for (int i = 0; i < SCHED_MAX_NOTICES; i++) {
 		bnd_free((*p)->v[i].heap);
+		bnd_free((*p)->v[i].uheap);
+	}
 	bnd_free(*p);
 	*p = NULL;
 }
@@ -169,7 +211,9 @@ int sched_remove(struct sched *s, int handle)
 	struct entry *e = get(s, handle);
 	if (!e)
 		return BND_E_NOTFOUND;
+	s->in_flight -= e->held;
 	bnd_free(e->heap);
+	bnd_free(e->uheap);
 	memset(e, 0, sizeof *e);
 	return 0;
 }
@@ -224,42 +268,68 @@ int sched_defer(struct sched *s, int handle, uint32_t ordinal, uint64_t due_ns, 
 		return BND_E_NOTFOUND;
 	if (ordinal >= e->count)
 		return BND_E_INVAL;
-	if (e->n == e->cap) {
-		size_t ncap = e->cap ? e->cap * 2 : 16;
-		struct item *nh = bnd_realloc(e->heap, ncap * sizeof *nh);
-		if (!nh)
-			return BND_E_NOMEM;
-		e->heap = nh;
-		e->cap = ncap;
+	struct item it = { .due = due_ns, .ordinal = ordinal, .attempt = attempt, .flags = flags };
+	if (!(flags & SCHED_F_UNCERTAIN))
+		return heap_push(&e->heap, &e->n, &e->cap, it);
+	int rc = heap_push(&e->uheap, &e->un, &e->ucap, it);
+	if (rc == 0) {
+		/* Dispatched in the journal already: it holds a slot now. */
+		e->held++;
+		s->in_flight++;
 	}
-	e->heap[e->n] = (struct item){ .due = due_ns, .ordinal = ordinal, .attempt = attempt,
-	                               .flags = flags };
-	heap_up(e->heap, e->n);
-	e->n++;
+	return rc;
+}
+
+int sched_release(struct sched *s, int handle)
+{
+	struct entry *e = get(s, handle);
+	if (!e)
+		return BND_E_NOTFOUND;
+	if (e->held == 0)
+		return BND_E_RANGE;
+	e->held--;
+	s->in_flight--;
 	return 0;
 }
 
-/* Try to take one item of e at now; 1 when p was filled. */
-static int take(struct entry *e, uint64_t now, struct sched_pick *p)
+uint32_t sched_in_flight(const struct sched *s)
 {
+	return s->in_flight;
+}
+
+/* Try to take one item of e at now; 1 when p was filled. */
+static int take(struct sched *s, struct entry *e, uint64_t now, struct sched_pick *p)
+{
+	struct item it;
+	if (e->un > 0 && e->uheap[0].due <= now) {
+		/* Holds its slot since registration. */
+		it = heap_pop(e->uheap, &e->un);
+		goto deferred;
+	}
+	if (s->window && s->in_flight >= s->window)
+		return 0;
 	if (e->n > 0 && e->heap[0].due <= now) {
-		struct item it = e->heap[0];
-		e->heap[0] = e->heap[--e->n];
-		heap_down(e->heap, e->n, 0);
-		p->ordinal = it.ordinal;
-		p->attempt = it.attempt;
-		p->flags = it.flags;
-		p->retry = 1;
-		return 1;
+		it = heap_pop(e->heap, &e->n);
+		e->held++;
+		s->in_flight++;
+		goto deferred;
 	}
 	if (e->next < e->horizon) {
 		p->ordinal = e->next++;
 		p->attempt = 0;
 		p->flags = 0;
 		p->retry = 0;
+		e->held++;
+		s->in_flight++;
 		return 1;
 	}
 	return 0;
+deferred:
+	p->ordinal = it.ordinal;
+	p->attempt = it.attempt;
+	p->flags = it.flags;
+	p->retry = 1;
+	return 1;
 }
 
 static void wake_at(uint64_t *wake, uint64_t t)
@@ -328,7 +398,7 @@ enum sched_pick_kind sched_next(struct sched *s, uint64_t now_ns, struct sched_p
 		for (int t = 0; t < n; t++) {
 			int i = idx[(start + t) % n];
 			struct entry *e = &s->v[i];
-			if (take(e, now_ns, p)) {
+			if (take(s, e, now_ns, p)) {
 				p->kind = SCHED_SEND;
 				p->notice = i;
 				p->ud = e->ud;
@@ -336,7 +406,9 @@ enum sched_pick_kind sched_next(struct sched *s, uint64_t now_ns, struct sched_p
 				s->rr_last[level] = e->seq;
 				return p->kind;
 			}
-			if (e->n > 0)
+			if (e->un > 0)
+				wake_at(&p->wake_ns, e->uheap[0].due);
+			if (e->n > 0 && (!s->window || s->in_flight < s->window))
 				wake_at(&p->wake_ns, e->heap[0].due);
 			if (e->expires && has_work(e))
 				wake_at(&p->wake_ns, e->expires);
@@ -360,7 +432,7 @@ int sched_drained(const struct sched *s, int handle)
 size_t sched_deferred_count(const struct sched *s, int handle)
 {
 	const struct entry *e = cget(s, handle);
-	return e ? e->n : 0;
+	return e ? e->n + e->un : 0;
 }
 
 size_t sched_notices(const struct sched *s)

@@ -18,21 +18,32 @@
  *      capacity only while the older one has nothing due (work-conserving:
  *      no idle capacity, no starvation). SCHED_ROUND_ROBIN alternates
  *      between them instead, for equal shares.
- *   3. Within one notice, a deferred item (a retry, or an uncertain ordinal
- *      whose grace period ended) whose time has come goes before new
- *      ordinals; new ordinals go out in ascending order, never at or past
- *      the notice's horizon (the journal's window end).
+ *   3. Within one notice: an uncertain ordinal whose grace period ended,
+ *      then a retry whose time has come, then the next new ordinal; new
+ *      ordinals go out in ascending order, never at or past the notice's
+ *      horizon (the journal's window end).
  *   4. Nothing is dispatched for a paused or cancelled notice, or at or after
  *      a notice's expiry. The call that finds a notice expired (while it
  *      still had something to send) returns SCHED_EXPIRED for it once, so
  *      that the caller records the state; what was not sent is then counted
  *      expired by the journal.
+ *   5. The in-flight window: at most `window` ordinals may be dispatched
+ *      and not yet answered, across all notices. A new ordinal or a retry
+ *      takes a slot when it is handed out; the caller gives it back with
+ *      sched_release when the outcome is recorded. An uncertain ordinal
+ *      (its request may have reached WhatsApp before a crash) takes a slot
+ *      as soon as it is registered with sched_defer(..., SCHED_F_UNCERTAIN)
+ *      and keeps it until released, because the journal counts it as
+ *      dispatched; re-sending it needs no new slot. So "dispatched and not
+ *      final" never exceeds the window, across any number of crashes, and
+ *      neither can the duplicates one crash leaves.
  *
  * The scheduler is pure: no I/O, no clock (time is a parameter, in one
  * consistent clock for every call; the sender uses wall-clock nanoseconds
  * because expiry and retry times are wall-clock instants kept on disk), no
  * global state. It keeps no per-recipient objects: per notice, one cursor
- * (the next new ordinal) and a heap of deferred items.
+ * (the next new ordinal) and two heaps of deferred items (uncertain ones,
+ * retries).
  *
  * Threading: not thread-safe; one sender loop owns it.
  */
@@ -52,8 +63,10 @@ enum sched_policy {
 };
 
 /* Flags carried by a deferred item back to the caller. */
-#define SCHED_F_UNCERTAIN 0x0001u   /* an uncertain ordinal: check the journal
-                                       (a status may have made it final) and
+#define SCHED_F_UNCERTAIN 0x0001u   /* an uncertain ordinal: holds a window
+                                       slot from sched_defer on; when picked,
+                                       check the journal (a status may have
+                                       made it final: then just release) and
                                        send with JOURNAL_DISPATCH_UNCERTAIN */
 
 struct sched;
@@ -74,10 +87,11 @@ struct sched_notice_def {
 };
 
 /*
- * sched_open - an empty scheduler. Returns 0 and sets *out, BND_E_INVAL
- * (unknown policy) or BND_E_NOMEM.
+ * sched_open - an empty scheduler with an in-flight window of `window`
+ * slots shared by all notices (0: no limit). Returns 0 and sets *out,
+ * BND_E_INVAL (unknown policy) or BND_E_NOMEM.
  */
-int sched_open(struct sched **out, enum sched_policy policy);
+int sched_open(struct sched **out, enum sched_policy policy, uint32_t window);
 
 /* sched_close - free everything; accepts NULL and *p == NULL; sets *p = NULL. */
 void sched_close(struct sched **p);
@@ -92,9 +106,10 @@ void sched_close(struct sched **p);
 int sched_add(struct sched *s, const struct sched_notice_def *d, int *handle);
 
 /*
- * sched_remove - forget a notice and its deferred items (the caller does
- * this when the journal says it is done, or after cancel/expiry once its
- * in-flight requests ended). Returns 0 or BND_E_NOTFOUND (bad handle).
+ * sched_remove - forget a notice and its deferred items, and give back the
+ * window slots it still holds (the caller does this when the journal says
+ * it is done, or after cancel/expiry once its in-flight requests ended).
+ * Returns 0 or BND_E_NOTFOUND (bad handle).
  */
 int sched_remove(struct sched *s, int handle);
 
@@ -120,19 +135,35 @@ int sched_set_horizon(struct sched *s, int handle, uint32_t end);
 /*
  * sched_defer - hand ordinal out again at due_ns or later, with attempt and
  * flags (SCHED_F_*) returned in the pick. Used for retries after a
- * throttle or transient error, and on resume for deferred and uncertain
- * ordinals. Items due at the same time go out in ascending ordinal order.
- * Returns 0, BND_E_NOTFOUND, BND_E_INVAL (ordinal >= count), BND_E_NOMEM
- * (then nothing changed: the caller must not lose the ordinal; stopping the
- * notice and resuming later recovers it from the journal).
+ * throttle or transient error (release the slot first), and on resume for
+ * deferred, unsent and uncertain ordinals. With SCHED_F_UNCERTAIN the item
+ * takes a window slot now (even past the window: a resume must register
+ * every uncertain ordinal) and keeps it through its pick until
+ * sched_release. Items due at the same time go out in ascending ordinal
+ * order. Returns 0, BND_E_NOTFOUND, BND_E_INVAL (ordinal >= count),
+ * BND_E_NOMEM (then nothing changed: the caller must not lose the ordinal;
+ * stopping the notice and resuming later recovers it from the journal).
  */
 int sched_defer(struct sched *s, int handle, uint32_t ordinal, uint64_t due_ns, uint16_t attempt,
                 uint16_t flags);
 
+/*
+ * sched_release - give back the window slot of one item of the notice that
+ * was handed out (or registered uncertain): call it exactly once per SEND
+ * pick when its outcome is recorded in the journal (final or DEFERRED), or
+ * when the item is dropped (a picked uncertain ordinal found final, a
+ * dispatch that failed before the wire). Returns 0, BND_E_NOTFOUND, or
+ * BND_E_RANGE when the notice holds no slot (a double release).
+ */
+int sched_release(struct sched *s, int handle);
+
+/* sched_in_flight - window slots held across all notices. */
+uint32_t sched_in_flight(const struct sched *s);
+
 enum sched_pick_kind {
 	SCHED_IDLE = 0,     /* nothing to dispatch now; wake_ns says when to ask
-	                       again (UINT64_MAX: only after a change: an
-	                       outcome, a horizon move, a new notice) */
+	                       again (UINT64_MAX: only after a change: a
+	                       release, a horizon move, a new notice) */
 	SCHED_SEND = 1,     /* dispatch (notice, ordinal) */
 	SCHED_EXPIRED = 2,  /* notice just reached its expiry with items unsent:
 	                       record it (once); nothing more will come from it */
@@ -145,15 +176,15 @@ struct sched_pick {
 	uint32_t ordinal;    /* SEND */
 	uint16_t attempt;    /* SEND: 0 for a new ordinal, else from sched_defer */
 	uint16_t flags;      /* SEND: SCHED_F_* from sched_defer */
-	int retry;           /* SEND: 1 when it came from the deferred heap */
+	int retry;           /* SEND: 1 when it came from sched_defer */
 	uint64_t wake_ns;    /* IDLE: earliest time something becomes due */
 };
 
 /*
  * sched_next - the next thing to do at now_ns, by the rules at the top.
- * Fills *p and returns p->kind. A SEND takes the item out of the scheduler:
- * its outcome comes back through the journal (and sched_defer for a retry).
- * O(notices + log deferred). Never fails.
+ * Fills *p and returns p->kind. A SEND takes the item out of the scheduler
+ * and holds a window slot until sched_release. O(notices + log deferred).
+ * Never fails.
  */
 enum sched_pick_kind sched_next(struct sched *s, uint64_t now_ns, struct sched_pick *p);
 

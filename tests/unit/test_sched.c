@@ -13,7 +13,7 @@
 static struct sched *mk(enum sched_policy pol)
 {
 	struct sched *s = NULL;
-	cr_assert_eq(sched_open(&s, pol), 0);
+	cr_assert_eq(sched_open(&s, pol, 0), 0);
 	return s;
 }
 
@@ -344,7 +344,7 @@ Test(sched, new_ordinals_stop_at_the_horizon_and_resume_from_next_ordinal)
 Test(sched, rejects_bad_arguments_and_counts_its_notices)
 {
 	struct sched *s = NULL;
-	cr_assert_eq(sched_open(&s, (enum sched_policy)7), BND_E_INVAL);
+	cr_assert_eq(sched_open(&s, (enum sched_policy)7, 0), BND_E_INVAL);
 	s = mk(SCHED_FIFO);
 	int h;
 	struct sched_notice_def d = { .category = (enum notice_category)99, .count = 1 };
@@ -375,7 +375,7 @@ Test(sched, allocation_failure_changes_nothing)
 {
 	struct sched *s = NULL;
 	bnd_alloc_fail_after(0);
-	cr_assert_eq(sched_open(&s, SCHED_FIFO), BND_E_NOMEM);
+	cr_assert_eq(sched_open(&s, SCHED_FIFO, 0), BND_E_NOMEM);
 	cr_assert_null(s);
 	bnd_alloc_fail_after(-1);
 	s = mk(SCHED_FIFO);
@@ -419,4 +419,164 @@ Test(sched, many_deferred_items_come_out_in_time_order)
 	}
 	cr_assert_eq(sched_next(s, 1000, &p), SCHED_IDLE);
 	sched_close(&s);
+}
+
+/* ---- the in-flight window ------------------------------------------------------ */
+
+static struct sched *mkw(uint32_t window)
+{
+	struct sched *s = NULL;
+	cr_assert_eq(sched_open(&s, SCHED_FIFO, window), 0);
+	return s;
+}
+
+Test(sched, the_window_bounds_what_is_handed_out_until_released)
+{
+	struct sched *s = mkw(4);
+	int h = add(s, NOTICE_CAT_INFO, 0, 100, 0);
+	for (uint32_t i = 0; i < 4; i++)
+		cr_assert_eq(send(s, 0).ordinal, i);
+	cr_assert_eq(sched_in_flight(s), 4);
+	struct sched_pick p;
+	cr_assert_eq(sched_next(s, 0, &p), SCHED_IDLE);
+	cr_assert_eq(p.wake_ns, UINT64_MAX, "only a release helps");
+	/* A retry needs a slot too. */
+	cr_assert_eq(sched_release(s, h), 0);
+	cr_assert_eq(sched_defer(s, h, 1, 0, 1, 0), 0);
+	p = send(s, 0);
+	cr_assert_eq(p.ordinal, 1);
+	cr_assert_eq(p.retry, 1);
+	cr_assert_eq(sched_next(s, 0, &p), SCHED_IDLE);
+	cr_assert_eq(sched_release(s, h), 0);
+	cr_assert_eq(send(s, 0).ordinal, 4);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(sched_release(s, h), 0);
+	cr_assert_eq(sched_release(s, h), BND_E_RANGE, "a double release is caught");
+	cr_assert_eq(sched_in_flight(s), 0);
+	sched_close(&s);
+}
+
+Test(sched, uncertain_items_hold_slots_from_registration_and_need_no_free_one)
+{
+	struct sched *s = mkw(4);
+	struct sched_notice_def d = { .category = NOTICE_CAT_INFO, .count = 100, .next_ordinal = 10 };
+	int h;
+	cr_assert_eq(sched_add(s, &d, &h), 0);
+	/* A resume registers 6 uncertain ordinals (the window was larger then). */
+	for (uint32_t o = 0; o < 6; o++)
+		cr_assert_eq(sched_defer(s, h, o, 1000, 1, SCHED_F_UNCERTAIN), 0);
+	cr_assert_eq(sched_defer(s, h, 7, 0, 2, 0), 0, "a retry, due at once");
+	cr_assert_eq(sched_in_flight(s), 6);
+	struct sched_pick p;
+	cr_assert_eq(sched_next(s, 999, &p), SCHED_IDLE, "the window is full of uncertain ones");
+	cr_assert_eq(p.wake_ns, 1000);
+	for (uint32_t o = 0; o < 6; o++) {
+		p = send(s, 1000);
+		cr_assert_eq(p.ordinal, o, "uncertain ones go out although the window is full");
+		cr_assert_eq(p.flags, SCHED_F_UNCERTAIN);
+	}
+	cr_assert_eq(sched_in_flight(s), 6, "re-sending takes no new slot");
+	cr_assert_eq(sched_next(s, 1000, &p), SCHED_IDLE);
+	/* Two outcomes: 6 - 2 = 4 = the window: still nothing new. */
+	sched_release(s, h);
+	sched_release(s, h);
+	cr_assert_eq(sched_next(s, 1000, &p), SCHED_IDLE);
+	sched_release(s, h);
+	p = send(s, 1000);
+	cr_assert_eq(p.ordinal, 7, "then the retry");
+	cr_assert_eq(sched_in_flight(s), 4);
+	cr_assert_eq(sched_next(s, 1000, &p), SCHED_IDLE, "full again");
+	sched_release(s, h);
+	cr_assert_eq(send(s, 1000).ordinal, 10, "then new ordinals");
+	cr_assert_eq(sched_remove(s, h), 0);
+	cr_assert_eq(sched_in_flight(s), 0, "removing a notice gives its slots back");
+	sched_close(&s);
+}
+
+Test(sched, an_emergency_takes_the_first_slot_that_frees_up)
+{
+	struct sched *s = mkw(3);
+	int info = add(s, NOTICE_CAT_INFO, 0, 100, 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(send(s, 0).notice, info);
+	int em = add(s, NOTICE_CAT_EMERGENCY, 1, 10, 0);
+	struct sched_pick p;
+	cr_assert_eq(sched_next(s, 0, &p), SCHED_IDLE, "in-flight requests finish normally");
+	cr_assert_eq(sched_release(s, info), 0);
+	cr_assert_eq(send(s, 0).notice, em);
+	cr_assert_eq(sched_release(s, info), 0);
+	cr_assert_eq(send(s, 0).notice, em);
+	cr_assert_eq(sched_in_flight(s), 3);
+	sched_close(&s);
+}
+
+/*
+ * The crash model. A sender with window W runs against a model journal
+ * (per ordinal: untouched, dispatched, deferred, final) and crashes at
+ * random moments; each resume rebuilds the scheduler from the model the way
+ * the sender does (uncertain -> SCHED_F_UNCERTAIN after a grace period,
+ * deferred -> a retry, untouched below high water -> due now). At every
+ * step the number of dispatched-not-final ordinals stays <= W: the bound on
+ * what one crash can leave uncertain, however many crashes came before.
+ */
+Test(sched, dispatched_not_final_never_exceeds_the_window_across_crashes)
+{
+	enum { N = 3000, W = 16, ST_NONE = 0, ST_DISP, ST_DEF, ST_FINAL };
+	static uint8_t st[N];
+	uint32_t x = 2024, high = 0, finals = 0, t = 0;
+	int crashes = 0;
+	struct sched *s = NULL;
+	int h = -1;
+	uint32_t wire[W * 4];
+	size_t nwire = 0;
+	while (finals < N) {
+		if (!s) {
+			/* Resume. */
+			s = mkw(W);
+			struct sched_notice_def d = { .category = NOTICE_CAT_INFO, .count = N,
+			                              .next_ordinal = high };
+			cr_assert_eq(sched_add(s, &d, &h), 0);
+			for (uint32_t o = 0; o < high; o++) {
+				if (st[o] == ST_DISP)
+					cr_assert_eq(sched_defer(s, h, o, t + 50, 1, SCHED_F_UNCERTAIN), 0);
+				else if (st[o] != ST_FINAL)
+					cr_assert_eq(sched_defer(s, h, o, t, 1, 0), 0);
+			}
+			nwire = 0;
+		}
+		t++;
+		x = x * 1664525u + 1013904223u;
+		unsigned dice = x >> 24;
+		struct sched_pick p;
+		if (dice < 120 && sched_next(s, t, &p) == SCHED_SEND) {
+			cr_assert_neq(st[p.ordinal], ST_FINAL, "a final ordinal handed out");
+			st[p.ordinal] = ST_DISP;
+			if (p.ordinal + 1 > high)
+				high = p.ordinal + 1;
+			cr_assert_lt(nwire, sizeof wire / sizeof wire[0]);
+			wire[nwire++] = p.ordinal;
+		} else if (dice < 240 && nwire > 0) {
+			size_t k = (x >> 8) % nwire;
+			uint32_t o = wire[k];
+			wire[k] = wire[--nwire];
+			cr_assert_eq(sched_release(s, h), 0);
+			if ((x >> 4) % 8 == 0) {
+				st[o] = ST_DEF;
+				cr_assert_eq(sched_defer(s, h, o, t + 5, 2, 0), 0);
+			} else {
+				st[o] = ST_FINAL;
+				finals++;
+			}
+		} else if (dice == 255) {
+			sched_close(&s);  /* crash: everything in memory is gone */
+			crashes++;
+		}
+		unsigned dnf = 0;
+		for (uint32_t o = 0; o < high; o++)
+			dnf += st[o] == ST_DISP;
+		cr_assert_leq(dnf, W, "step %u: %u dispatched and not final", t, dnf);
+		cr_assert_leq(t, 10000000u, "no progress");
+	}
+	sched_close(&s);
+	cr_assert_gt(crashes, 30);
 }

@@ -205,7 +205,9 @@ struct journal_open_info {
  *                            an ordinal out of range...). info names the
  *                            offset.
  *   BND_E_INVAL, BND_E_NOMEM, -errno
- * On failure *out is NULL and the file is unchanged.
+ * On failure *out is NULL and the file is unchanged (one exception: a
+ * writer whose fdatasync after cutting a torn tail fails returns that
+ * -errno with the tail already cut; the cut bytes were never durable).
  */
 int journal_open(struct journal **out, const char *path, const struct journal_opts *opts,
                  struct journal_open_info *info);

@@ -395,6 +395,11 @@ Test(notice, notice_json_is_readable_json_with_the_definition)
 	cr_assert_eq(json_integer_value(json_object_get(o, "recipients")), 0);
 	cr_assert(json_is_null(json_object_get(o, "template")));
 	json_decref(o);
+	struct notice_rcpt *r = NULL;
+	cr_assert_eq(notice_rcpt_open(&r, dir, n->id), 0, "an empty list is a valid list");
+	cr_assert_eq(notice_rcpt_count(r), 0);
+	cr_assert_eq(notice_rcpt_get(r, 0), 0);
+	notice_rcpt_close(&r);
 	free(n);
 }
 

@@ -201,4 +201,21 @@ int store_verify(struct store *s, struct store_verify_info *info);
 /* store_dir - the directory the store was opened on (owned by the store). */
 const char *store_dir(const struct store *s);
 
+/* Counters and sizes of an open store (a consistent copy). */
+struct store_stats {
+	uint64_t appends;        /* successful store_append calls */
+	uint64_t sync_calls;     /* store_sync calls */
+	uint64_t fdatasyncs;     /* fdatasync calls made on log segments */
+	uint64_t bytes_written;  /* log bytes written by this handle */
+	uint64_t records;        /* records in the live log */
+	uint64_t segments;       /* live segments */
+	uint64_t index_entries;  /* numbers in the index (any state) */
+	uint64_t index_bytes;    /* heap bytes of the index: slots + block map */
+	uint64_t src_bytes;      /* heap bytes of the source-id window (fixed
+	                            size, allocated on the first source id) */
+};
+
+/* store_get_stats - fill st. Thread-safe. */
+void store_get_stats(struct store *s, struct store_stats *st);
+
 #endif

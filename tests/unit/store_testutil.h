@@ -30,10 +30,17 @@ static inline int tu_rm_one(const char *p, const struct stat *st, int flag, stru
 	return remove(p);
 }
 
-/* A fresh empty directory path (the store dir is <tmp>/db, not created). */
+/* A fresh empty directory path (the store dir is <tmp>/db, not created).
+ * On tmpfs (/dev/shm) when there is one: fsync is then free, and the fault
+ * loops, which sync thousands of times, stay fast. $BANDITORE_TEST_TMP
+ * overrides the parent (e.g. to run them on a real disk). */
 static inline void tu_tmpdir(char *out, size_t n)
 {
-	char t[] = "/tmp/bnd-store-test-XXXXXX";
+	char t[200];
+	const char *base = getenv("BANDITORE_TEST_TMP");
+	if (!base || !*base)
+		base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	snprintf(t, sizeof t, "%.150s/bnd-store-test-XXXXXX", base);
 	cr_assert_not_null(mkdtemp(t));
 	snprintf(out, n, "%s/db", t);
 }

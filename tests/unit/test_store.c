@@ -311,11 +311,24 @@ static void *gc_thread(void *p)
 	return NULL;
 }
 
+/* A disk whose fdatasync takes 2 ms, whatever the test directory is on
+ * (tmpfs syncs in no time, and then nobody ever waits to share one). */
+static int slow_fsync(enum fsio_op op, const char *name, size_t len, void *ud)
+{
+	(void)name;
+	(void)len;
+	(void)ud;
+	if (op == FSIO_FSYNC)
+		usleep(2000);
+	return 0;
+}
+
 Test(store, group_commit_shares_fdatasync_between_threads)
 {
 	char dir[256];
 	tu_tmpdir(dir, sizeof dir);
 	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	fsio_set_hook(slow_fsync, NULL);
 	enum { T = 8, N = 50 };
 	pthread_t th[T];
 	struct gc_arg a[T];
@@ -330,10 +343,11 @@ Test(store, group_commit_shares_fdatasync_between_threads)
 	struct store_stats st;
 	store_get_stats(s, &st);
 	cr_assert_eq(st.sync_calls, T * N);
-	cr_assert_lt(st.fdatasyncs, T * N, "%llu fdatasyncs for %d syncs",
+	cr_assert_lt(st.fdatasyncs, T * N / 2, "%llu fdatasyncs for %d syncs",
 	             (unsigned long long)st.fdatasyncs, T * N);
 	cr_assert_geq(st.fdatasyncs, 1);
 	store_close(&s);
+	fsio_set_hook(NULL, NULL);
 	s = tu_open(dir, 0, NULL);
 	for (int i = 0; i < T; i++)
 		for (int j = 0; j < N; j++) {

@@ -119,6 +119,21 @@ int store_sync(struct store *s, uint64_t ticket);
  */
 int store_get(struct store *s, uint64_t number, enum sub_state *st, uint64_t *t_ms);
 
+/*
+ * store_get_many - the states of n numbers at once (SUB_NONE for a number
+ * never seen or not valid), under one lock acquisition and with the
+ * lookups' memory accesses overlapped: several times the rate of n
+ * store_get calls on a big store. st has room for n entries.
+ * Returns 0 or BND_E_INVAL (NULL arrays with n > 0).
+ */
+int store_get_many(struct store *s, const uint64_t *numbers, size_t n, enum sub_state *st);
+
+/*
+ * store_reserve - size the index for n numbers now, so that a bulk import
+ * does not rehash as it grows. Optional. Returns 0 or BND_E_NOMEM.
+ */
+int store_reserve(struct store *s, uint64_t n);
+
 /* One log record, as stored. */
 struct store_record {
 	uint64_t number;

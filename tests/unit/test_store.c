@@ -7,6 +7,7 @@
 
 #include "format.h"
 #include "phone.h"
+#include "sublog.h"
 
 Test(store, create_append_sync_reopen_keeps_every_state)
 {
@@ -364,4 +365,36 @@ Test(store, state_names)
 	cr_assert_str_eq(sub_state_name(SUB_CONFIRMED), "confirmed");
 	cr_assert_str_eq(sub_state_name(SUB_UNSUBSCRIBED), "unsubscribed");
 	cr_assert_str_eq(sub_state_name(99), "?");
+}
+
+Test(store, get_many_agrees_with_get)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	cr_assert_eq(store_reserve(s, 5000), 0);
+	struct store_stats st0, st1;
+	store_get_stats(s, &st0);
+	for (uint64_t i = 0; i < 5000; i++)
+		cr_assert_eq(store_append(s, tu_num(i), (enum sub_state)(1 + i % 4), i, NULL, 0, NULL), 0);
+	store_get_stats(s, &st1);
+	cr_assert_eq(st0.index_bytes, st1.index_bytes, "reserve sized the index up front");
+	enum { Q = 7001 };
+	uint64_t *q = malloc(Q * sizeof *q);
+	enum sub_state *got = malloc(Q * sizeof *got);
+	for (uint64_t i = 0; i < Q; i++)
+		q[i] = i % 3 == 2 ? (i % 2 ? 5 : tu_num(100000 + i)) : tu_num(i * 13 % 5000);
+	cr_assert_eq(store_get_many(s, q, Q, got), 0);
+	for (uint64_t i = 0; i < Q; i++) {
+		enum sub_state want = SUB_NONE;
+		if (sublog_num_ok(q[i]))
+			store_get(s, q[i], &want, NULL);
+		cr_assert_eq(got[i], want, "query %llu", (unsigned long long)i);
+	}
+	cr_assert_eq(store_get_many(s, NULL, 0, NULL), 0);
+	cr_assert_eq(store_get_many(s, NULL, 3, got), BND_E_INVAL);
+	free(q);
+	free(got);
+	store_close(&s);
+	tu_rmtree(dir);
 }

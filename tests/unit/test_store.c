@@ -378,7 +378,8 @@ Test(store, get_many_agrees_with_get)
 	for (uint64_t i = 0; i < 5000; i++)
 		cr_assert_eq(store_append(s, tu_num(i), (enum sub_state)(1 + i % 4), i, NULL, 0, NULL), 0);
 	store_get_stats(s, &st1);
-	cr_assert_eq(st0.index_bytes, st1.index_bytes, "reserve sized the index up front");
+	/* No rehash (a 5000-entry table is > 100 KB); the block map may grow. */
+	cr_assert_lt(st1.index_bytes - st0.index_bytes, 4096, "reserve sized the index up front");
 	enum { Q = 7001 };
 	uint64_t *q = malloc(Q * sizeof *q);
 	enum sub_state *got = malloc(Q * sizeof *got);

@@ -185,6 +185,7 @@ int compact_run(struct store *s, struct store_compact_info *info)
 	rc = fsio_unlinkat(s->dirfd, FMT_HINT_NAME);
 	if (rc && rc != -ENOENT)
 		goto fail;
+	s->hint_current = 0;
 
 	/* 3: the live set into new segments. */
 	if ((rc = cw_new_segment(&w)))

@@ -109,6 +109,8 @@ int hint_write(struct store *s)
 		rc = store__fsync_dir(s);
 	if (rc)
 		(void)fsio_unlinkat(s->dirfd, FMT_HINT_TMP);
+	else
+		s->hint_current = 1;
 	return rc;
 }
 

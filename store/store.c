@@ -415,6 +415,7 @@ int store_append(struct store *s, uint64_t number, enum sub_state st, uint64_t t
 		goto out;
 	memcpy(s->buf + s->buf_len, rb, len);
 	s->buf_len += len;
+	s->hint_current = 0;
 	last->end = end + len;
 	s->lsn++;
 	s->stats.appends++;
@@ -1060,7 +1061,10 @@ int store_open(struct store **out, const char *dir, const struct store_opts *opt
 		s->file_off = s->segs[s->nsegs - 1].end;
 		if ((rc = remove_leftovers(s)))
 			goto fail;
-		if (!hres.used && s->nrec) {
+		s->hint_current = hres.used && !info->records_replayed && !info->tail_dropped_bytes;
+		/* A rejected hint is rewritten at once: it may be a stale copy
+		 * holding numbers that compaction erased. */
+		if (!hres.used && (s->nrec || hres.rejected)) {
 			int hrc = hint_write(s);
 			if (hrc)
 				bnd_log(BND_LOG_WARN, STORE_MOD, "could not write the hint file: %s",
@@ -1084,7 +1088,7 @@ int store_close(struct store **p)
 	if (!(s->flags & STORE_RDONLY)) {
 		pthread_mutex_lock(&s->mu);
 		rc = store__sync_all(s);
-		if (!rc) {
+		if (!rc && !s->hint_current) {
 			int hrc = hint_write(s);
 			if (hrc)
 				bnd_log(BND_LOG_WARN, STORE_MOD, "could not write the hint file: %s",
@@ -1093,6 +1097,20 @@ int store_close(struct store **p)
 		pthread_mutex_unlock(&s->mu);
 	}
 	free_store(s);
+	return rc;
+}
+
+int store_checkpoint(struct store *s)
+{
+	if (!s)
+		return BND_E_INVAL;
+	if (s->flags & STORE_RDONLY)
+		return BND_E_RDONLY;
+	pthread_mutex_lock(&s->mu);
+	int rc = store__sync_all(s);
+	if (!rc && !s->hint_current)
+		rc = hint_write(s);
+	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 

@@ -179,6 +179,16 @@ int store_confirmed_snapshot(struct store *s, uint64_t **out, size_t *n);
 typedef int (*store_visit_fn)(uint64_t number, enum sub_state st, uint64_t t_ms, void *ud);
 int store_foreach(struct store *s, store_visit_fn fn, void *ud);
 
+/*
+ * store_checkpoint - sync, then write the hint file now (it is written at
+ * close and after compaction anyway), so that an open after a crash replays
+ * only what came later. Holds the store's lock while it writes (about 16
+ * bytes per index slot plus an fdatasync): call it from a timer every
+ * several minutes in a long-running writer, not per request. Writer only.
+ * Returns 0, BND_E_RDONLY, or the -errno of the failed sync or write.
+ */
+int store_checkpoint(struct store *s);
+
 struct store_compact_info {
 	uint64_t records_before;   /* records in the log before */
 	uint64_t records_after;    /* records written (one per live number) */

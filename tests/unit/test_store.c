@@ -399,3 +399,74 @@ Test(store, get_many_agrees_with_get)
 	store_close(&s);
 	tu_rmtree(dir);
 }
+
+/* Copy every file of src into dst (created): a crash image of a store. */
+static void copy_dir(const char *src, const char *dst)
+{
+	cr_assert_eq(mkdir(dst, 0700), 0);
+	DIR *d = opendir(src);
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		char a[1024], b[1024];
+		tu_path(a, sizeof a, src, e->d_name);
+		tu_path(b, sizeof b, dst, e->d_name);
+		size_t len;
+		uint8_t *buf = tu_read_file(a, &len);
+		tu_write_file(b, buf, len);
+		free(buf);
+	}
+	closedir(d);
+}
+
+Test(store, checkpoint_bounds_the_replay_after_a_crash)
+{
+	char dir[256], img[300];
+	tu_tmpdir(dir, sizeof dir);
+	snprintf(img, sizeof img, "%s-crash", dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	for (uint64_t i = 0; i < 1000; i++)
+		cr_assert_eq(store_append(s, tu_num(i), SUB_CONFIRMED, i, NULL, 0, NULL), 0);
+	cr_assert_eq(store_checkpoint(s), 0);
+	for (uint64_t i = 1000; i < 1010; i++)
+		cr_assert_eq(store_append(s, tu_num(i), SUB_REQUESTED, i, NULL, 0, NULL), 0);
+	cr_assert_eq(store_sync(s, 0), 0);
+	copy_dir(dir, img);   /* the files as a crash right now would leave them */
+	store_close(&s);
+	struct store_open_info info;
+	s = tu_open(img, 0, &info);
+	cr_assert_eq(info.used_hint, 1);
+	cr_assert_eq(info.records_replayed, 10);
+	struct store_counts c;
+	store_count(s, &c);
+	cr_assert_eq(c.by_state[SUB_CONFIRMED], 1000);
+	cr_assert_eq(c.by_state[SUB_REQUESTED], 10);
+	store_close(&s);
+	struct store *r = tu_open(dir, STORE_RDONLY, NULL);
+	cr_assert_eq(store_checkpoint(r), BND_E_RDONLY);
+	store_close(&r);
+	tu_rmtree(dir);
+}
+
+Test(store, close_rewrites_the_hint_only_when_it_is_behind)
+{
+	char dir[256], hp[512];
+	tu_tmpdir(dir, sizeof dir);
+	tu_path(hp, sizeof hp, dir, "HINT");
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	cr_assert_eq(store_append(s, tu_num(1), SUB_CONFIRMED, 1, NULL, 0, NULL), 0);
+	store_close(&s);
+	struct stat a, b;
+	cr_assert_eq(stat(hp, &a), 0);
+	s = tu_open(dir, 0, NULL);   /* nothing appended: the hint stays */
+	store_close(&s);
+	cr_assert_eq(stat(hp, &b), 0);
+	cr_assert_eq(a.st_ino, b.st_ino, "not rewritten");
+	s = tu_open(dir, 0, NULL);
+	cr_assert_eq(store_append(s, tu_num(2), SUB_CONFIRMED, 1, NULL, 0, NULL), 0);
+	store_close(&s);
+	cr_assert_eq(stat(hp, &b), 0);
+	cr_assert_neq(a.st_ino, b.st_ino, "rewritten (a new file renamed over it)");
+	tu_rmtree(dir);
+}

@@ -39,6 +39,8 @@
 #define CMD_KEYWORD_MAX 32
 /* Longest keyword as configured, in bytes, before folding. */
 #define CMD_KEYWORD_INPUT_MAX 256
+/* Most words in a keyword as configured ("San Benedetto del Tronto"). */
+#define CMD_KEYWORD_WORDS 4
 
 enum cmd_verb {
 	CMD_NONE = 0,   /* not a command: ordinary text, change nothing */
@@ -52,11 +54,13 @@ enum cmd_verb {
  * struct cmd_grammar - the folded keyword and options, built once by
  * cmd_grammar_init and then only read. Embeddable; fields are private.
  */
+#define CMD_VOCAB_SLOTS 256   /* private: size of the vocabulary hash */
 struct cmd_grammar {
 	uint8_t kw[CMD_KEYWORD_MAX];
 	uint8_t kw_len;
 	uint8_t word_max;   /* longest word that can mean anything */
 	bool slow;          /* no ASCII fast path (tests, benchmarks) */
+	uint8_t vocab[CMD_VOCAB_SLOTS];  /* vocabulary index + 1, 0: empty */
 };
 
 /*
@@ -84,7 +88,8 @@ struct cmd_result {
  * Returns 0, BND_E_INVAL (g NULL, or keyword NULL with len > 0),
  * BND_E_CMD_UTF8 (keyword not valid UTF-8), BND_E_CMD_KEYWORD (no letters
  * or digits, longer than CMD_KEYWORD_INPUT_MAX bytes or CMD_KEYWORD_MAX
- * folded bytes, or equal to a vocabulary word such as "ON" or "STOP").
+ * folded bytes, more than CMD_KEYWORD_WORDS words, or equal to a
+ * vocabulary word such as "ON" or "STOP").
  */
 int cmd_grammar_init(struct cmd_grammar *g, const uint8_t *keyword, size_t len);
 

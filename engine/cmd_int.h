@@ -1,13 +1,15 @@
 /*
  * cmd_int.h - internals of the command parser shared with its tests: the
- * vocabulary table (sorted, so it can be binary-searched; a unit test checks
- * the order and that every entry is already folded).
+ * vocabulary table (sorted; a unit test checks the order, that there are no
+ * duplicates and that every entry is already folded) and its lookup.
  */
 #ifndef CMD_INT_H
 #define CMD_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "cmd.h"
 
 enum cmd__class {
 	CMD__ON = 1,    /* opts in, only together with the keyword */
@@ -30,7 +32,7 @@ extern const struct cmd__word cmd__vocab[];
 extern const size_t cmd__nvocab;
 
 /* cmd__lookup - the class of a folded word, or 0 when it is not in the
- * vocabulary. */
-int cmd__lookup(const uint8_t *w, size_t len);
+ * vocabulary (or g is a grammar whose init failed). */
+int cmd__lookup(const struct cmd_grammar *g, const uint8_t *w, size_t len);
 
 #endif

@@ -119,22 +119,27 @@ int ufold_word(struct ufold_iter *it, uint8_t *buf, size_t cap, size_t *wlen)
 			}
 			continue;
 		}
+		if (!it->slow) {
+			/* ASCII run, with the cursor in locals: buf may alias
+			 * anything, so fields would be reloaded after each store. */
+			const uint8_t *p = it->p;
+			size_t pos = it->pos, len = it->len;
+			while (pos < len && p[pos] < 0x80) {
+				uint8_t f = ufold_ascii[p[pos++]];
+				if (f) {
+					if (n < cap)
+						buf[n] = f;
+					n++;
+					in_word = true;
+				} else if (in_word) {
+					it->pos = pos;
+					goto done;
+				}
+			}
+			it->pos = pos;
+		}
 		if (it->pos >= it->len)
 			break;
-		uint8_t c = it->p[it->pos];
-		if (c < 0x80 && !it->slow) {
-			it->pos++;
-			uint8_t f = ufold_ascii[c];
-			if (f) {
-				if (n < cap)
-					buf[n] = f;
-				n++;
-				in_word = true;
-			} else if (in_word) {
-				break;
-			}
-			continue;
-		}
 		utf8proc_ssize_t r = utf8proc_iterate(it->p + it->pos,
 		                                      (utf8proc_ssize_t)(it->len - it->pos), &cp);
 		if (r <= 0)
@@ -143,6 +148,7 @@ int ufold_word(struct ufold_iter *it, uint8_t *buf, size_t cap, size_t *wlen)
 		it->npend = (uint8_t)ufold_cp(cp, it->pend);
 		it->ipend = 0;
 	}
+done:
 	*wlen = n;
 	return in_word ? 1 : 0;
 }

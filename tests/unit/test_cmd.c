@@ -478,6 +478,18 @@ Test(cmd, keyword_of_two_words)
 	cr_assert_eq(verb_of(&g, "BENEDETTO SAN ON"), CMD_NONE);
 }
 
+/* Found by fuzz_cmd (regress/cmd/crash-d0268c75…): a keyword may be an
+ * ordinary word; the harness assumed "traffico" never could be. */
+Test(cmd, keyword_may_be_an_ordinary_word)
+{
+	struct cmd_grammar g = kw("traffico");
+	cr_assert_eq(verb_of(&g, "TRAFFICO"), CMD_HELP);
+	cr_assert_eq(verb_of(&g, " traffico"), CMD_HELP);
+	cr_assert_eq(verb_of(&g, "traffico on"), CMD_ON);
+	cr_assert_eq(verb_of(&g, "stop al traffico"), CMD_OFF);
+	cr_assert_eq(verb_of(&g, "stop al traffico in via Roma"), CMD_NONE);
+}
+
 Test(cmd, keyword_errors)
 {
 	struct cmd_grammar g;
@@ -498,6 +510,11 @@ Test(cmd, keyword_errors)
 	/* 17 words of two letters: 34 folded bytes, over CMD_KEYWORD_MAX */
 	const char *many = "ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab ab";
 	cr_assert_eq(cmd_grammar_init(&g, (const uint8_t *)many, strlen(many)), BND_E_CMD_KEYWORD);
+	/* four words are fine, five are not */
+	cr_assert_eq(cmd_grammar_init(&g, (const uint8_t *)"San Benedetto del Tronto", 24), 0);
+	cr_assert_eq(verb_of(&g, "SAN BENEDETTO DEL TRONTO ON"), CMD_ON);
+	cr_assert_eq(verb_of(&g, "SANBENEDETTODELTRONTO ON"), CMD_ON);
+	cr_assert_eq(cmd_grammar_init(&g, (const uint8_t *)"a b c d e", 9), BND_E_CMD_KEYWORD);
 	/* A grammar whose init failed recognises nothing, not even STOP. */
 	cr_assert_eq(cmd_grammar_init(&g, (const uint8_t *)"ON", 2), BND_E_CMD_KEYWORD);
 	struct cmd_result r;
@@ -650,6 +667,7 @@ Test(cmd, does_not_allocate)
 
 Test(cmd, vocabulary_is_sorted_and_folded)
 {
+	struct cmd_grammar g = jesi();
 	size_t longest = 0;
 	for (size_t i = 0; i < cmd__nvocab; i++) {
 		const struct cmd__word *w = &cmd__vocab[i];
@@ -658,14 +676,34 @@ Test(cmd, vocabulary_is_sorted_and_folded)
 			cr_assert(w->w[k] >= 'a' && w->w[k] <= 'z', "%s is folded", w->w);
 		if (i)
 			cr_assert_lt(strcmp(cmd__vocab[i - 1].w, w->w), 0, "%s sorted", w->w);
-		cr_assert_eq(cmd__lookup((const uint8_t *)w->w, w->len), w->cls, "%s", w->w);
+		cr_assert_eq(cmd__lookup(&g, (const uint8_t *)w->w, w->len), w->cls, "%s", w->w);
 		if (w->len > longest)
 			longest = w->len;
 	}
 	cr_assert_eq(longest, CMD__VOCAB_MAX);
-	cr_assert_eq(cmd__lookup((const uint8_t *)"zzz", 3), 0);
-	cr_assert_eq(cmd__lookup((const uint8_t *)"a", 1), 0);
-	cr_assert_eq(cmd__lookup((const uint8_t *)"", 0), 0);
+	cr_assert_eq(cmd__lookup(&g, (const uint8_t *)"zzz", 3), 0);
+	cr_assert_eq(cmd__lookup(&g, (const uint8_t *)"a", 1), 0);
+	cr_assert_eq(cmd__lookup(&g, (const uint8_t *)"", 0), 0);
+	cr_assert_eq(cmd__lookup(&g, (const uint8_t *)"sto", 3), 0);
+	cr_assert_eq(cmd__lookup(&g, (const uint8_t *)"stopp", 5), 0);
+	cr_assert_eq(cmd__lookup(&g, (const uint8_t *)"disiscrivermii", 14), 0);
+	/* every 1..3-letter string: found exactly when it is in the table */
+	for (int a = 'a'; a <= 'z'; a++)
+		for (int b = 'a' - 1; b <= 'z'; b++)
+			for (int c = 'a' - 1; c <= 'z'; c++) {
+				uint8_t w[3] = {(uint8_t)a, (uint8_t)b, (uint8_t)c};
+				size_t n = b < 'a' ? 1 : c < 'a' ? 2 : 3;
+				if (b < 'a' && c >= 'a')
+					continue;
+				int want = 0;
+				for (size_t i = 0; i < cmd__nvocab; i++)
+					if (cmd__vocab[i].len == n && !memcmp(cmd__vocab[i].w, w, n))
+						want = cmd__vocab[i].cls;
+				cr_assert_eq(cmd__lookup(&g, w, n), want, "%.*s", (int)n, w);
+			}
+	struct cmd_grammar bad;
+	cr_assert_neq(cmd_grammar_init(&bad, (const uint8_t *)"ON", 2), 0);
+	cr_assert_eq(cmd__lookup(&bad, (const uint8_t *)"stop", 4), 0);
 }
 
 Test(cmd, every_vocabulary_word_does_what_its_class_says)

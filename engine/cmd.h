@@ -51,8 +51,9 @@ enum cmd_verb {
 };
 
 /*
- * struct cmd_grammar - the folded keyword and options, built once by
- * cmd_grammar_init and then only read. Embeddable; fields are private.
+ * struct cmd_grammar - the folded keyword, the vocabulary hash and options
+ * (about 300 bytes), built once by cmd_grammar_init and then only read;
+ * a plain copy is a valid grammar. Embeddable; fields are private.
  */
 #define CMD_VOCAB_SLOTS 256   /* private: size of the vocabulary hash */
 struct cmd_grammar {

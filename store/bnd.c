@@ -99,6 +99,9 @@ const char *bnd_strerror(int code)
 	case BND_E_STORE_TRUNCATED: return "store record truncated";
 	case BND_E_STORE_CORRUPT: return "store record has an impossible field";
 	case BND_E_STORE_MISMATCH: return "derived file does not match its log";
+	case BND_E_CMD_UTF8: return "command text is not valid UTF-8";
+	case BND_E_CMD_TOOLONG: return "command text is too long";
+	case BND_E_CMD_KEYWORD: return "command keyword is empty, too long or a reserved word";
 	default: break;
 	}
 	if (code < 0 && code > -4096) {

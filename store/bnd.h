@@ -52,6 +52,11 @@ enum {
 	 *   -11700 notices and journal      -11800 configuration
 	 *   -11900 wa-mock                                                   */
 	BND_E_ENGINE_BASE = -11000,
+
+	/* command parser: -11100 .. -11199 (engine/cmd.h, engine/ufold.h) */
+	BND_E_CMD_UTF8 = -11101,       /* the text is not valid UTF-8 */
+	BND_E_CMD_TOOLONG = -11102,    /* the text is longer than CMD_MAX_INPUT bytes */
+	BND_E_CMD_KEYWORD = -11103,    /* the keyword is empty, too long or a vocabulary word */
 };
 
 /*

@@ -99,6 +99,9 @@ const char *bnd_strerror(int code)
 	case BND_E_STORE_TRUNCATED: return "store record truncated";
 	case BND_E_STORE_CORRUPT: return "store record has an impossible field";
 	case BND_E_STORE_MISMATCH: return "derived file does not match its log";
+	case BND_E_CMD_UTF8: return "command text is not valid UTF-8";
+	case BND_E_CMD_TOOLONG: return "command text is too long";
+	case BND_E_CMD_KEYWORD: return "command keyword is empty, too long or a reserved word";
 	case BND_E_NOTICE_ID: return "malformed notice id";
 	case BND_E_NOTICE_CATEGORY: return "unknown notice category";
 	case BND_E_NOTICE_TEXT: return "notice text is empty, not UTF-8 or too long";

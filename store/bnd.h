@@ -44,6 +44,20 @@ enum {
 	BND_E_STORE_CORRUPT = -10205,  /* a field holds an impossible value */
 	BND_E_STORE_MISMATCH = -10206, /* a derived file belongs to another log */
 
+	/* engine bands: each module adds its codes here, in its own band, and
+	 * their strings to bnd_strerror in bnd.c.
+	 *   -11100 cmd (command parser)     -11200 webhook / HTTP server
+	 *   -11300 API client               -11400 event loop
+	 *   -11500 sender                   -11600 limiter
+	 *   -11700 notices and journal      -11800 configuration
+	 *   -11900 wa-mock                                                   */
+	BND_E_ENGINE_BASE = -11000,
+
+	/* command parser: -11100 .. -11199 (engine/cmd.h, engine/ufold.h) */
+	BND_E_CMD_UTF8 = -11101,       /* the text is not valid UTF-8 */
+	BND_E_CMD_TOOLONG = -11102,    /* the text is longer than CMD_MAX_INPUT bytes */
+	BND_E_CMD_KEYWORD = -11103,    /* the keyword is empty, too long or a vocabulary word */
+
 	/* notices, recipient lists and journals: -11700 .. -11749 */
 	BND_E_NOTICE_ID = -11701,         /* a notice id is not n-YYYYmmddTHHMMSS-xxxx */
 	BND_E_NOTICE_CATEGORY = -11702,   /* not emergency|disruption|deadline|event|info */
@@ -66,15 +80,6 @@ enum {
 	BND_E_JOURNAL_WINDOW = -11726,    /* ordinal at or past the tracking window's end */
 	BND_E_JOURNAL_FINAL = -11727,     /* the ordinal already has a final outcome */
 	BND_E_JOURNAL_STATE = -11728,     /* state change not allowed from the current state */
-
-	/* engine bands: each module adds its codes here, in its own band, and
-	 * their strings to bnd_strerror in bnd.c.
-	 *   -11100 cmd (command parser)     -11200 webhook / HTTP server
-	 *   -11300 API client               -11400 event loop
-	 *   -11500 sender                   -11600 limiter
-	 *   -11700 notices and journal      -11800 configuration
-	 *   -11900 wa-mock                                                   */
-	BND_E_ENGINE_BASE = -11000,
 };
 
 /*

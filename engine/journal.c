@@ -48,7 +48,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +59,7 @@
 #include <xxhash.h>
 
 #include "bnd.h"
+#include "fsio.h"
 
 /* ---- little-endian helpers ---------------------------------------------- */
 
@@ -94,89 +94,6 @@ static uint32_t get_le32(const uint8_t *p)
 static uint64_t get_le64(const uint8_t *p)
 {
 	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
-/* ---- I/O with a failure hook --------------------------------------------- */
-
-static atomic_long io_left[2] = { -1, -1 };  /* successes left; -1: never fail */
-static atomic_int io_err[2];
-
-void journal_io_fail_after(enum journal_io_op op, long n, int err)
-{
-	if ((unsigned)op > JOURNAL_IO_SYNC)
-		return;
-	atomic_store(&io_err[op], err < 0 ? err : -EIO);
-	atomic_store(&io_left[op], n < 0 ? -1 : n);
-}
-
-static atomic_long io_count[2];
-
-long journal_io_count(enum journal_io_op op)
-{
-	return (unsigned)op > JOURNAL_IO_SYNC ? 0 : atomic_load(&io_count[op]);
-}
-
-static int io_should_fail(enum journal_io_op op)
-{
-	atomic_fetch_add(&io_count[op], 1);
-	long v = atomic_load(&io_left[op]);
-	if (v < 0)
-		return 0;
-	if (v == 0)
-		return atomic_load(&io_err[op]);
-	atomic_fetch_sub(&io_left[op], 1);
-	return 0;
-}
-
-static int write_raw(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			return -errno;
-		if (k == 0)
-			return -EIO;
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-int journal_io_write(int fd, const void *p, size_t n)
-{
-	int err = io_should_fail(JOURNAL_IO_WRITE);
-	if (err) {
-		/* Leave half a write behind, as a short write or a crash would. */
-		write_raw(fd, p, n / 2);
-		return err;
-	}
-	return write_raw(fd, p, n);
-}
-
-int journal_io_sync(int fd)
-{
-	int err = io_should_fail(JOURNAL_IO_SYNC);
-	if (err)
-		return err;
-	while (fdatasync(fd) != 0) {
-		if (errno != EINTR)
-			return -errno;
-	}
-	return 0;
-}
-
-int journal_io_sync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int rc = io_should_fail(JOURNAL_IO_SYNC);
-	if (rc == 0 && fsync(fd) != 0)
-		rc = -errno;
-	close(fd);
-	return rc;
 }
 
 /* ---- records ------------------------------------------------------------- */
@@ -409,12 +326,12 @@ int journal_create(const char *path, const struct journal_header *h0)
 	int rc = journal_header_encode(hdr, &h);
 	if (rc)
 		return rc;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = fsio_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL);
 	if (fd < 0)
-		return errno == EEXIST ? BND_E_EXISTS : -errno;
-	rc = journal_io_write(fd, hdr, sizeof hdr);
+		return fd == -EEXIST ? BND_E_EXISTS : fd;
+	rc = fsio_pwrite_all(fd, hdr, sizeof hdr, 0);
 	if (rc == 0)
-		rc = journal_io_sync(fd);
+		rc = fsio_fdatasync(fd);
 	if (close(fd) != 0 && rc == 0)
 		rc = -errno;
 	if (rc)
@@ -1054,20 +971,15 @@ int journal_open(struct journal **out, const char *path, const struct journal_op
 	if (!rdonly) {
 		if (valid_end < size) {
 			/* Torn tail: never covered by a completed fdatasync. */
-			if (ftruncate(j->fd, (off_t)valid_end) != 0) {
-				rc = -errno;
+			rc = fsio_ftruncate(j->fd, (off_t)valid_end);
+			if (rc)
 				goto fail;
-			}
 		}
 		/* What a crashed writer wrote may sit unsynced in the page cache:
 		 * make it durable before acting on it. */
-		rc = journal_io_sync(j->fd);
+		rc = fsio_fdatasync(j->fd);
 		if (rc)
 			goto fail;
-		if (lseek(j->fd, 0, SEEK_END) < 0) {
-			rc = -errno;
-			goto fail;
-		}
 	}
 	info->file_bytes = valid_end;
 	j->file_end = j->appended_end = j->dirty_end = j->synced_end = valid_end;
@@ -1134,7 +1046,7 @@ static int ensure_space(struct journal *j, size_t n)
 		return -EIO;
 	if (j->len + n <= j->cap)
 		return 0;
-	int rc = journal_io_write(j->fd, j->buf, j->len);
+	int rc = fsio_pwrite_all(j->fd, j->buf, j->len, (off_t)j->file_end);
 	if (rc) {
 		j->broken = rc;
 		return rc;
@@ -1309,15 +1221,16 @@ static int commit_locked(struct journal *j)
 		return rc;
 	uint8_t *b = j->buf;
 	size_t n = j->len;
+	off_t at = (off_t)j->file_end;  /* no other write runs: writing is ours */
 	uint64_t target = j->appended_end;
 	j->buf = j->spare;
 	j->spare = NULL;
 	j->len = 0;
 	j->syncing = j->writing = 1;
 	pthread_mutex_unlock(&j->mu);
-	rc = n ? journal_io_write(j->fd, b, n) : 0;
+	rc = n ? fsio_pwrite_all(j->fd, b, n, at) : 0;
 	if (rc == 0)
-		rc = journal_io_sync(j->fd);
+		rc = fsio_fdatasync(j->fd);
 	pthread_mutex_lock(&j->mu);
 	j->spare = b;
 	j->syncing = j->writing = 0;
@@ -1405,7 +1318,7 @@ int journal_commit_begin(struct journal *j, int *fd, uint64_t *upto)
 	} else if ((rc = add_cursor(j)) == 0) {
 		/* The write happens here, under the lock and in order; only the
 		 * fdatasync is left to the caller. */
-		rc = j->len ? journal_io_write(j->fd, j->buf, j->len) : 0;
+		rc = j->len ? fsio_pwrite_all(j->fd, j->buf, j->len, (off_t)j->file_end) : 0;
 		if (rc) {
 			j->broken = rc;
 		} else {

@@ -33,6 +33,10 @@
  * before its request goes on the wire, or a crash could send without a
  * trace (see JOURNAL.md, "What the sender must do").
  *
+ * I/O: every write, fdatasync and truncate goes through store/fsio.h, so
+ * tests fail the Nth one, shorten a write, or freeze the disk at step N
+ * with the store's hook.
+ *
  * Threading: a struct journal may be used from several threads (the
  * sender's loop and webhook threads appending STATUS); every function takes
  * the journal's lock. journal_commit and journal_sync block for an
@@ -448,30 +452,5 @@ typedef int (*journal_scan_fn)(const struct journal_rec *r, uint64_t offset, voi
  */
 int journal_scan(const char *path, struct journal_header *hdr, journal_scan_fn fn, void *ud,
                  struct journal_open_info *info);
-
-/* ---- I/O, shared with notice.c, and its test hook -------------------------- */
-
-enum journal_io_op { JOURNAL_IO_WRITE = 0, JOURNAL_IO_SYNC = 1 };
-
-/*
- * journal_io_fail_after - test hook: n more operations of kind op succeed,
- * then each fails with err (a negative errno) until reset with n < 0. A
- * failing write first writes half of its bytes, as a real short write or
- * crash would. Not thread-safe against concurrent I/O: tests only.
- */
-void journal_io_fail_after(enum journal_io_op op, long n, int err);
-
-/* journal_io_count - operations of kind op attempted so far (tests). */
-long journal_io_count(enum journal_io_op op);
-
-/* journal_io_write - write all n bytes (retrying EINTR and short writes).
- * Returns 0 or -errno. */
-int journal_io_write(int fd, const void *p, size_t n);
-
-/* journal_io_sync - fdatasync(fd). Returns 0 or -errno. */
-int journal_io_sync(int fd);
-
-/* journal_io_sync_dir - open path as a directory and fsync it. Returns 0 or -errno. */
-int journal_io_sync_dir(const char *path);
 
 #endif

@@ -6,8 +6,8 @@
  * (notice.json), its audience (recipients.bin, the store's confirmed
  * snapshot at that moment) and an empty journal are written into a hidden
  * directory DATA_DIR/notices/.tmp-<id>/, each file synced, the directory
- * synced, and then the directory is renamed to DATA_DIR/notices/<id> with
- * RENAME_NOREPLACE and the parent synced. So a crash leaves either no notice
+ * synced, and then the directory is renamed to DATA_DIR/notices/<id> (which
+ * must not exist) and the parent synced. So a crash leaves either no notice
  * or a complete one (plus, at worst, a .tmp-* leftover that notice_cleanup
  * removes and notice_list never reports). This is stronger than writing
  * notice.json alone by temp+rename: the three files can never disagree.
@@ -25,10 +25,10 @@
  * file, but a damaged one must give an error, never a crash.
  *
  * Invariants: every struct notice that leaves this file passed
- * notice_validate; files are created 0600 and directories 0700; all writes
- * and syncs go through journal_io_* so tests can fail them.
+ * notice_validate; files are created 0600 and directories 0700; every
+ * create, write, fsync, rename and unlink goes through store/fsio.h, so
+ * tests can fail the Nth one or freeze the disk there.
  */
-#define _GNU_SOURCE  /* renameat2, RENAME_NOREPLACE */
 #include "notice.h"
 
 #include <dirent.h>
@@ -47,6 +47,7 @@
 #include <xxhash.h>
 
 #include "bnd.h"
+#include "fsio.h"
 #include "journal.h"
 #include "phone.h"
 
@@ -434,43 +435,55 @@ static int join(char *buf, size_t cap, const char *dir, const char *name)
 	return 0;
 }
 
+/* fsync a directory (after creating or renaming an entry in it). */
+static int sync_dir(const char *path)
+{
+	int fd = fsio_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	int rc = fsio_fsync(fd);
+	close(fd);
+	return rc;
+}
+
 /* Create path (0600, must not exist), write p[0..n), fsync, close. */
 static int write_new_file(const char *path, const void *p, size_t n)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = fsio_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL);
 	if (fd < 0)
-		return -errno;
-	int rc = journal_io_write(fd, p, n);
+		return fd;
+	int rc = fsio_pwrite_all(fd, p, n, 0);
 	if (rc == 0)
-		rc = journal_io_sync(fd);
+		rc = fsio_fdatasync(fd);
 	if (close(fd) != 0 && rc == 0)
 		rc = -errno;
-	if (rc != 0)
-		unlink(path);
 	return rc;
 }
 
 /* mkdir that tolerates an existing directory; syncs parent when it created one. */
 static int ensure_dir(const char *path, const char *parent)
 {
-	if (mkdir(path, 0700) == 0)
-		return parent ? journal_io_sync_dir(parent) : 0;
-	if (errno != EEXIST)
-		return -errno;
+	int rc = fsio_mkdir(path);
+	if (rc == 0)
+		return parent ? sync_dir(parent) : 0;
+	if (rc != -EEXIST)
+		return rc;
 	struct stat st;
 	if (stat(path, &st) != 0)
 		return -errno;
 	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-/* Remove a notice directory's known files and the directory itself. */
+/* Remove a notice directory's known files and the directory itself. The
+ * unlinks go through fsio, so a simulated crash leaves the leftovers a real
+ * one would (notice_cleanup's business). */
 static int remove_notice_dir(const char *dir)
 {
 	static const char *const files[] = { NOTICE_JSON_FILE, RCPT_FILE, JOURNAL_FILE };
 	char p[4096];
 	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
 		if (join(p, sizeof p, dir, files[i]) == 0)
-			unlink(p);
+			fsio_unlinkat(AT_FDCWD, p);
 	}
 	return rmdir(dir) == 0 ? 0 : -errno;
 }
@@ -799,10 +812,9 @@ int notice_create(const char *data_dir, const struct notice *n, const uint64_t *
 	}
 	/* A leftover of an interrupted create of this very id. */
 	remove_notice_dir(tmp);
-	if (mkdir(tmp, 0700) != 0) {
-		rc = -errno;
+	rc = fsio_mkdir(tmp);
+	if (rc)
 		goto out;
-	}
 	made_tmp = 1;
 
 	/* recipients.bin: header and body in one buffer, one write. */
@@ -841,15 +853,20 @@ int notice_create(const char *data_dir, const struct notice *n, const uint64_t *
 	rc = write_new_file(file, json, json_len + 1);
 	if (rc)
 		goto out;
-	rc = journal_io_sync_dir(tmp);
+	rc = sync_dir(tmp);
 	if (rc)
 		goto out;
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) != 0) {
-		rc = errno == EEXIST || errno == ENOTEMPTY ? BND_E_EXISTS : -errno;
+	/* The existence check above and this rename are not one atomic step;
+	 * the data directory's writer lock makes them so (one creator). A
+	 * non-empty target would fail the rename anyway. */
+	rc = fsio_renameat(AT_FDCWD, tmp, final);
+	if (rc) {
+		if (rc == -EEXIST || rc == -ENOTEMPTY)
+			rc = BND_E_EXISTS;
 		goto out;
 	}
 	made_tmp = 0;
-	rc = journal_io_sync_dir(notices);
+	rc = sync_dir(notices);
 	if (rc) {
 		/* The rename may not be durable; undo it so failure means "nothing". */
 		remove_notice_dir(final);
@@ -991,6 +1008,6 @@ int notice_cleanup(const char *data_dir)
 	}
 	closedir(d);
 	if (removed)
-		journal_io_sync_dir(dir);
+		sync_dir(dir);
 	return removed;
 }

@@ -241,7 +241,8 @@ int notice_path(char *buf, size_t cap, const char *data_dir, const char *id,
  * journal.log whose tracking window spans `span` ordinals (0: the default,
  * JOURNAL_SPAN_DEFAULT). Directories are created 0700 and files 0600.
  * Everything is written and synced in DATA_DIR/notices/.tmp-<id>/, then
- * renamed into place without replacing anything and the parent synced.
+ * renamed into place (never over an existing notice) and the parent synced.
+ * The caller holds the data directory's writer lock.
  * count may be 0 (numbers may then be NULL): such a notice is done at once.
  * Returns 0; BND_E_EXISTS (the id is taken: draw another); BND_E_INVAL
  * (n fails notice_validate, numbers not ascending or invalid, bad span);

@@ -24,6 +24,7 @@
 #include "bnd.h"
 #include "journal.h"
 #include "notice.h"
+#include "store_testutil.h"  /* tu_fault: the store's fsio fault hook */
 
 #define T0 1760264100000ULL  /* 2025-10-12T10:15:00Z in ms */
 
@@ -46,8 +47,7 @@ static void setup(void)
 static void teardown(void)
 {
 	bnd_alloc_fail_after(-1);
-	journal_io_fail_after(JOURNAL_IO_WRITE, -1, 0);
-	journal_io_fail_after(JOURNAL_IO_SYNC, -1, 0);
+	tu_fault_clear();
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -1123,17 +1123,22 @@ Test(journal, a_failed_allocation_in_append_changes_nothing)
 }
 
 /*
- * Run a workload, failing the Nth write (or sync) with ENOSPC; remember
- * what was acknowledged (a commit that returned 0); reopen and check that
- * all of it is there. Returns 1 when the workload ran to the end (n past
- * the last I/O).
+ * Run a workload under the fsio fault hook: the Nth operation of the kinds
+ * in `ops` fails with ENOSPC (after a short write of 7 bytes when `short_w`),
+ * and with `freeze` every later operation of any kind fails too: a crash
+ * at step N. Remember what was acknowledged (a commit that returned 0);
+ * reopen without the hook and check that all of it is there. Returns 1
+ * when the workload ran to the end (N past its last operation).
  */
-static int failing_workload(const char *p, enum journal_io_op op, long n)
+static int failing_workload(const char *p, unsigned ops, long n, int short_w, int freeze)
 {
 	struct journal_opts small = { .buffer_bytes = 600 };  /* flushes between commits too */
 	struct journal *j = NULL;
 	cr_assert_eq(journal_open(&j, p, &small, NULL), 0);
-	journal_io_fail_after(op, n, -ENOSPC);
+	static struct tu_fault f;
+	tu_fault_set(&f, ops, n, -ENOSPC);
+	f.short_bytes = short_w ? 7 : 0;
+	f.freeze = freeze;
 	uint32_t acked = 0;  /* ordinals [0, acked) were acknowledged final */
 	int failed = 0;
 	int rc = journal_set_state(j, NOTICE_RUNNING, 0, 0, T0, NULL);
@@ -1161,39 +1166,59 @@ static int failing_workload(const char *p, enum journal_io_op op, long n)
 	int crc = journal_close(&j);
 	if (failed)
 		cr_assert_neq(crc, 0, "close reports the broken journal");
-	journal_io_fail_after(op, -1, 0);
+	tu_fault_clear();
 	struct journal_open_info info;
 	rc = journal_open(&j, p, NULL, &info);
 	cr_assert_eq(rc, 0, "n=%ld reopen: %s (%s)", n, bnd_strerror(rc), info.err_msg);
 	for (uint32_t o = 0; o < acked; o++)
 		cr_assert(journal_is_final(j, o), "n=%ld: acknowledged ordinal %u lost", n, o);
+	/* And it goes on from there. */
+	uint32_t low = journal_low_water(j);
+	if (low < 200) {
+		uint64_t t;
+		cr_assert_eq(journal_failed(j, low, 1, &t), 0, "n=%ld", n);
+		cr_assert_eq(journal_sync(j, t), 0);
+		cr_assert_eq(journal_low_water(j), low + 1);
+	}
 	journal_close(&j);
 	return !failed;
 }
 
-static void failing_io(enum journal_io_op op)
+static void failing_io(unsigned ops, int short_w, int freeze, uint32_t rnd)
 {
 	char id[NOTICE_ID_SIZE], p[512], q[600];
-	mk_notice(200, 64, 18 + (uint32_t)op, id, p, sizeof p);
+	mk_notice(200, 64, rnd, id, p, sizeof p);
 	snprintf(q, sizeof q, "%s.work", p);
 	long n;
-	for (n = 0; n < 500; n++) {
+	for (n = 0; n < 2000; n++) {
 		copy_file(p, q);
-		if (failing_workload(q, op, n))
+		if (failing_workload(q, ops, n, short_w, freeze))
 			break;
 	}
 	cr_assert_gt(n, 10, "many failure points were exercised");
-	cr_assert_lt(n, 500, "the workload finished once the failures ran out");
+	cr_assert_lt(n, 2000, "the workload finished once the failures ran out");
 }
 
 Test(journal, a_failed_write_loses_nothing_acknowledged)
 {
-	failing_io(JOURNAL_IO_WRITE);
+	failing_io(1u << FSIO_WRITE, 0, 0, 18);
+}
+
+Test(journal, a_short_write_then_disk_full_loses_nothing_acknowledged)
+{
+	failing_io(1u << FSIO_WRITE, 1, 0, 19);
 }
 
 Test(journal, a_failed_fdatasync_loses_nothing_acknowledged)
 {
-	failing_io(JOURNAL_IO_SYNC);
+	failing_io(1u << FSIO_FSYNC, 0, 0, 20);
+}
+
+Test(journal, a_crash_at_every_step_loses_nothing_acknowledged)
+{
+	/* Freeze the disk at the Nth write, fsync or truncate: nothing after it
+	 * reaches the file, as in a crash at that step. */
+	failing_io(1u << FSIO_WRITE | 1u << FSIO_FSYNC | 1u << FSIO_TRUNCATE, 0, 1, 21);
 }
 
 /* ---- concurrency, lock, identity, async commit -------------------------------------- */
@@ -1421,7 +1446,8 @@ Test(journal, a_caller_arriving_during_a_sync_shares_it)
 	int fd;
 	uint64_t upto;
 	cr_assert_eq(journal_commit_begin(j, &fd, &upto), 1);
-	long before = journal_io_count(JOURNAL_IO_SYNC);
+	static struct tu_fault count;  /* fails nothing: counts fdatasyncs */
+	tu_fault_set(&count, 1u << FSIO_FSYNC, -1, 0);
 	struct waiter_arg a = { .j = j, .ticket = t, .rc = 99 };
 	pthread_t th;
 	cr_assert_eq(pthread_create(&th, NULL, waiter_main, &a), 0);
@@ -1430,8 +1456,9 @@ Test(journal, a_caller_arriving_during_a_sync_shares_it)
 	cr_assert_eq(journal_commit_end(j, upto, 0), 0);
 	pthread_join(th, NULL);
 	cr_assert_eq(a.rc, 0);
-	cr_assert_eq(journal_io_count(JOURNAL_IO_SYNC), before,
+	cr_assert_eq(count.seen, 0,
 	             "the waiter was covered by the running commit: no fdatasync of its own");
+	tu_fault_clear();
 	cr_assert_eq(journal_durable(j, t), 1);
 	journal_close(&j);
 }

@@ -23,6 +23,7 @@
 #include "journal.h"
 #include "notice.h"
 #include "phone.h"
+#include "store_testutil.h"  /* tu_fault: the store's fsio fault hook */
 
 #define T0 1760264100000ULL  /* 2025-10-12T10:15:00Z in ms */
 
@@ -47,8 +48,7 @@ static void setup(void)
 static void teardown(void)
 {
 	bnd_alloc_fail_after(-1);
-	journal_io_fail_after(JOURNAL_IO_WRITE, -1, 0);
-	journal_io_fail_after(JOURNAL_IO_SYNC, -1, 0);
+	tu_fault_clear();
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -563,26 +563,28 @@ static void assert_nothing_created(const char *why, long k)
 		cr_assert_eq(count_entries(p), 0, "%s %ld left something behind", why, k);
 }
 
-Test(notice, create_fails_cleanly_at_every_write_sync_and_allocation)
+Test(notice, create_fails_cleanly_at_every_io_step_and_allocation)
 {
 	struct notice *n = new_notice(NOTICE_CAT_EMERGENCY, 0x77);
 	cr_assert_eq(notice_set_template(n, "allerta", "it"), 0);
 	uint64_t *v = numbers(5000);
 	static const struct {
 		const char *what;
-		int op;  /* JOURNAL_IO_*, or -1 for allocation */
-	} kinds[] = { { "write", JOURNAL_IO_WRITE }, { "sync", JOURNAL_IO_SYNC }, { "alloc", -1 } };
-	for (size_t k = 0; k < 3; k++) {
+		int op;  /* FSIO_*, or -1 for allocation */
+	} kinds[] = { { "write", FSIO_WRITE },   { "fsync", FSIO_FSYNC },
+	              { "create", FSIO_CREATE }, { "rename", FSIO_RENAME },
+	              { "alloc", -1 } };
+	static struct tu_fault f;
+	for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
 		long i;
 		for (i = 0; i < 1000; i++) {
 			if (kinds[k].op < 0)
 				bnd_alloc_fail_after(i);
 			else
-				journal_io_fail_after((enum journal_io_op)kinds[k].op, i, -ENOSPC);
+				tu_fault_set(&f, 1u << kinds[k].op, i, -ENOSPC);
 			int rc = notice_create(dir, n, v, 5000, 0);
 			bnd_alloc_fail_after(-1);
-			journal_io_fail_after(JOURNAL_IO_WRITE, -1, 0);
-			journal_io_fail_after(JOURNAL_IO_SYNC, -1, 0);
+			tu_fault_clear();
 			if (rc == 0)
 				break;
 			cr_assert(rc == -ENOSPC || rc == BND_E_NOMEM, "%s %ld: %s", kinds[k].what, i,
@@ -599,6 +601,55 @@ Test(notice, create_fails_cleanly_at_every_write_sync_and_allocation)
 		notice_path(p, sizeof p, dir, n->id, NULL);
 		nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	}
+	free(v);
+	free(n);
+}
+
+Test(notice, a_crash_at_any_step_of_create_leaves_nothing_or_everything)
+{
+	/* Freeze the disk at the Nth operation of any kind: what is left is
+	 * either no notice (a .tmp- leftover at most, which list ignores and
+	 * cleanup removes) or the whole notice. */
+	struct notice *n = new_notice(NOTICE_CAT_INFO, 0x7a);
+	uint64_t *v = numbers(100);
+	static struct tu_fault f;
+	long i;
+	for (i = 0; i < 1000; i++) {
+		tu_fault_set(&f, ~0u, i, -EIO);
+		f.freeze = 1;
+		int rc = notice_create(dir, n, v, 100, 0);
+		tu_fault_clear();
+		char (*ids)[NOTICE_ID_SIZE] = NULL;
+		size_t cnt = 0;
+		cr_assert_eq(notice_list(dir, &ids, &cnt), 0);
+		bnd_free(ids);
+		if (rc == 0) {
+			cr_assert_eq(cnt, 1);
+			break;
+		}
+		if (cnt == 1) {
+			/* Renamed, then the parent's sync failed: the notice must be
+			 * complete and usable (its removal could not run either). */
+			struct notice_rcpt *r = NULL;
+			struct notice *m = calloc(1, sizeof *m);
+			cr_assert_eq(notice_rcpt_open(&r, dir, n->id), 0, "step %ld", i);
+			cr_assert_eq(notice_load(dir, n->id, m), 0, "step %ld", i);
+			struct journal *j = NULL;
+			cr_assert_eq(journal_open_notice(&j, dir, n->id, r, NULL, NULL), 0);
+			journal_close(&j);
+			notice_rcpt_close(&r);
+			free(m);
+			char p[512];
+			notice_path(p, sizeof p, dir, n->id, NULL);
+			nftw(p, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		}
+		cr_assert_geq(notice_cleanup(dir), 0);
+		char p[512];
+		notice_path(p, sizeof p, dir, NULL, NULL);
+		if (access(p, F_OK) == 0)
+			cr_assert_eq(count_entries(p), 0, "step %ld: cleanup leaves nothing", i);
+	}
+	cr_assert_gt(i, 8, "every step of the create was a crash point");
 	free(v);
 	free(n);
 }
@@ -783,13 +834,15 @@ Test(notice, create_syncs_every_file_and_both_directories)
 	 * created. A refactoring that drops one fails here. */
 	struct notice *n = new_notice(NOTICE_CAT_INFO, 0x51);
 	uint64_t *v = numbers(3);
-	long before = journal_io_count(JOURNAL_IO_SYNC);
+	static struct tu_fault count;  /* fails nothing: counts */
+	tu_fault_set(&count, 1u << FSIO_FSYNC, -1, 0);
 	cr_assert_eq(notice_create(dir, n, v, 3, 0), 0);
-	cr_assert_eq(journal_io_count(JOURNAL_IO_SYNC) - before, 6);
+	cr_assert_eq(count.seen, 6);
 	notice_id_make(T0, 0x52, n->id);
-	before = journal_io_count(JOURNAL_IO_SYNC);
+	tu_fault_set(&count, 1u << FSIO_FSYNC, -1, 0);
 	cr_assert_eq(notice_create(dir, n, v, 3, 0), 0);
-	cr_assert_eq(journal_io_count(JOURNAL_IO_SYNC) - before, 5);
+	cr_assert_eq(count.seen, 5);
+	tu_fault_clear();
 	free(v);
 	free(n);
 }

@@ -52,6 +52,20 @@ enum {
 	 *   -11700 notices and journal      -11800 configuration
 	 *   -11900 wa-mock                                                   */
 	BND_E_ENGINE_BASE = -11000,
+
+	/* API client (waclient, wareq, waerr): -11300 .. -11399 */
+	BND_E_WA_FULL = -11301,        /* every request slot of the window is in use */
+	BND_E_WA_UTF8 = -11302,        /* text is not valid UTF-8 (strict building) */
+	BND_E_WA_CONFIG = -11303,      /* API base URL, version, phone-number-id or token unusable */
+	BND_E_WA_CURL = -11304,        /* libcurl refused a handle or an option */
+
+	/* event loop: -11400 .. -11499 */
+	BND_E_LOOP_NOURING = -11401,   /* io_uring was requested but the kernel refused it */
+	BND_E_LOOP_CURL = -11402,      /* libcurl's multi interface reported an error */
+	BND_E_LOOP_THREAD = -11403,    /* called from a thread that does not own the loop */
+
+	/* limiter: -11600 .. -11699 */
+	BND_E_LIM_TIER = -11601,       /* the audience exceeds the messaging-limit tier */
 };
 
 /*

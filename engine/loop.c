@@ -136,8 +136,6 @@ static int slot_alloc(struct loop *l, int fd, uint8_t kind, uint32_t *idx_out)
 static void slot_free(struct loop *l, uint32_t idx)
 {
 	struct loop__slot *s = &l->slots[idx];
-	if (s->kind == LOOP__SLOT_CURL)
-		l->st.sockets_live--;
 	if (fd_map_get(l, s->fd) == idx)
 		l->fd_map[s->fd] = 0;
 	s->kind = LOOP__SLOT_FREE;
@@ -160,6 +158,8 @@ static void slot_dirty(struct loop *l, uint32_t idx)
 static void slot_release(struct loop *l, uint32_t idx)
 {
 	struct loop__slot *s = &l->slots[idx];
+	if (s->kind == LOOP__SLOT_CURL && !s->dead)
+		l->st.sockets_live--;
 	s->dead = 1;
 	s->want = 0;
 	s->io = NULL;
@@ -214,7 +214,7 @@ static uint32_t socketp_decode(const struct loop *l, void *p, curl_socket_t fd)
 	return idx;
 }
 
-static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+int loop__socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	struct loop *l = userp;
 	uint32_t idx = socketp_decode(l, socketp, fd);
@@ -694,7 +694,7 @@ int loop_open(struct loop **out, enum loop_backend backend)
 		rc = BND_E_LOOP_CURL;
 		goto fail;
 	}
-	if (curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, socket_cb) ||
+	if (curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, loop__socket_cb) ||
 	    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l) ||
 	    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, timer_cb) ||
 	    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l)) {
@@ -715,7 +715,7 @@ void loop_close(struct loop **p)
 	struct loop *l = *p;
 	*p = NULL;
 	if (l->multi)
-		curl_multi_cleanup(l->multi);  /* may call socket_cb / close_cb */
+		curl_multi_cleanup(l->multi);  /* may call the socket and close callbacks */
 	if (l->ops)
 		l->ops->fini(l);
 	if (l->efd >= 0)
@@ -739,15 +739,20 @@ void loop_stats_get(const struct loop *l, struct loop_stats *out)
 
 /* ------------------------------------------------------------- iteration */
 
-int loop_run_once(struct loop *l, uint64_t max_wait_ns)
+static void curl_timeout_if_due(struct loop *l)
 {
-	l->now = loop__clock();
-	run_timers(l);
 	if (l->curl_deadline <= l->now) {
 		l->curl_deadline = LOOP_NEVER;
 		curl_action(l, CURL_SOCKET_TIMEOUT, 0);
 		drain_info(l);
 	}
+}
+
+int loop_run_once(struct loop *l, uint64_t max_wait_ns)
+{
+	l->now = loop__clock();
+	run_timers(l);
+	curl_timeout_if_due(l);
 	int rc = flush(l);
 	if (rc < 0)
 		bnd_log(BND_LOG_WARN, "loop", "arming a poll failed: %s", bnd_strerror(rc));
@@ -758,6 +763,8 @@ int loop_run_once(struct loop *l, uint64_t max_wait_ns)
 	uint64_t wait;
 	if (l->stop || l->again || dl <= l->now)
 		wait = 0;
+	else if (dl == LOOP_NEVER)
+		wait = LOOP_NEVER;
 	else
 		wait = dl - l->now;
 	if (max_wait_ns < wait)
@@ -765,6 +772,10 @@ int loop_run_once(struct loop *l, uint64_t max_wait_ns)
 	l->st.iterations++;
 	rc = l->ops->wait(l, wait);
 	drain_info(l);
+	/* What fell due during the wait runs now, so one iteration that waited
+	 * for a deadline also serves it (the wait's clock reading is reused). */
+	run_timers(l);
+	curl_timeout_if_due(l);
 	return rc;
 }
 

@@ -83,9 +83,10 @@ uint64_t loop_now(const struct loop *l);
 int loop_run(struct loop *l);
 
 /*
- * loop_run_once - one iteration: due timers, curl's timer, then wait at most
- * max_wait_ns (0 = do not block; LOOP_NEVER = until something happens) for
- * readiness or posted tasks, and dispatch them. Returns 0 or as loop_run.
+ * loop_run_once - one iteration: due timers and curl's timer, then wait at
+ * most max_wait_ns (0 = do not block; LOOP_NEVER = until an event or the
+ * next deadline, forever when there is none) for readiness or posted tasks,
+ * dispatch them, and run what fell due meanwhile. Returns 0 or as loop_run.
  */
 int loop_run_once(struct loop *l, uint64_t max_wait_ns);
 
@@ -209,7 +210,8 @@ void loop_post(struct loop *l, struct loop_task *t, loop_task_fn fn, void *ud);
 struct loop_stats {
 	uint64_t iterations;     /* backend waits */
 	uint64_t polls_armed;    /* POLL_ADDs queued (uring) or epoll_ctl ADD/MOD */
-	uint64_t polls_pending;  /* polls the kernel still holds (uring; 0 epoll) */
+	uint64_t polls_pending;  /* polls the kernel still holds, the wake-up eventfd's
+	                            included (uring; always 0 with epoll) */
 	uint64_t events;         /* readiness events dispatched */
 	uint64_t stale;          /* completions dropped: old generation or cancelled */
 	uint64_t cancels;        /* poll cancellations issued */

@@ -131,4 +131,7 @@ uint64_t loop__clock(void);
  */
 void loop__dispatch(struct loop *l, uint32_t idx, uint32_t seq, int res, int oneshot);
 
+/* loop__socket_cb - curl's CURLMOPT_SOCKETFUNCTION (exposed for tests). */
+int loop__socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
+
 #endif

@@ -75,13 +75,15 @@ enum wa_outcome waerr_classify_http(long status);
 enum wa_outcome waerr_classify_transport(int64_t request_bytes_sent);
 
 /*
- * waerr_parse - extract code, subcode, wamid and detail from a response body
- * (bounded: at most len bytes, never a NUL needed). Uses jansson; strings
- * are copied into `store` (at least WA_WAMID_MAX + WA_DETAIL_MAX + 32
- * bytes) and out's pointers point there, truncated to their maxima.
- * Returns 0 (also for non-JSON bodies: then json_ok = 0).
+ * waerr_parse - extract code, subcode, wamid, detail and message_status
+ * from a response body: one bounded pass (at most len bytes, no NUL needed,
+ * nesting at most 64), the same answers as jansson on every document
+ * jansson accepts. Strings are unescaped into `store` (WAERR_STORE_MIN
+ * bytes) and out's pointers point there, NUL-terminated, truncated to their
+ * maxima. Returns 0 (also for bodies that are not one JSON object: then
+ * json_ok = 0 and nothing is extracted) or BND_E_INVAL (store too small).
  */
-#define WAERR_STORE_MIN (WA_WAMID_MAX + WA_DETAIL_MAX + 32)
+#define WAERR_STORE_MIN (WA_WAMID_MAX + 2 * WA_DETAIL_MAX + 32)
 int waerr_parse(const uint8_t *body, size_t len, struct waerr_parsed *out,
                 char *store, size_t store_len);
 

@@ -142,6 +142,16 @@ static const size_t field_off[F_NFIELDS] = {
 	0, 0, 0, 0, WA_DETAIL_MAX, 2 * WA_DETAIL_MAX, 2 * WA_DETAIL_MAX + WA_WAMID_MAX,
 };
 
+/* Bytes that end a plain run inside a string: '"', '\\', controls. */
+static const uint8_t str_stop[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
 static void ws(struct scan *s)
 {
 	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
@@ -181,6 +191,16 @@ static int string(struct scan *s, uint8_t *out, size_t cap, size_t *n)
 		return -1;
 	s->p++;
 	for (;;) {
+		/* Fast path: a run of plain bytes, copied at once. */
+		const uint8_t *run = s->p;
+		while (s->p < s->end && !str_stop[*s->p])
+			s->p++;
+		size_t rn = (size_t)(s->p - run);
+		if (rn) {
+			if (out && k < cap)
+				memcpy(out + k, run, rn < cap - k ? rn : cap - k);
+			k += rn;
+		}
 		if (s->p >= s->end)
 			return -1;
 		uint8_t c = *s->p++;

@@ -109,6 +109,8 @@ int hint_write(struct store *s)
 		rc = store__fsync_dir(s);
 	if (rc)
 		(void)fsio_unlinkat(s->dirfd, FMT_HINT_TMP);
+	else
+		s->hint_current = 1;
 	return rc;
 }
 
@@ -179,6 +181,7 @@ int hint_load(struct store *s, struct hint_load_res *res)
 		rc = BND_E_NOMEM;
 		goto out;
 	}
+	subidx_advise(slots, (size_t)(cap * FMT_SLOT_BYTES));
 	uint64_t off = FMT_HINT_HDR_LEN;
 	struct { void *p; size_t n; } part[3] = {
 		{ slots, (size_t)(cap * FMT_SLOT_BYTES) }, { blk, (size_t)nblk * 8 },
@@ -213,7 +216,7 @@ int hint_load(struct store *s, struct hint_load_res *res)
 			continue;
 		}
 		unsigned stt = subidx_state(sl);
-		if (!phone_valid(subidx_number(sl)) || stt < SUB_REQUESTED || stt > SUB_INVALID ||
+		if (!sublog_num_ok(subidx_number(sl)) || stt < SUB_REQUESTED || stt > SUB_INVALID ||
 		    subidx_ord(sl) >= records)
 			goto out;
 		counts[stt]++;

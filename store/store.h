@@ -119,6 +119,21 @@ int store_sync(struct store *s, uint64_t ticket);
  */
 int store_get(struct store *s, uint64_t number, enum sub_state *st, uint64_t *t_ms);
 
+/*
+ * store_get_many - the states of n numbers at once (SUB_NONE for a number
+ * never seen or not valid), under one lock acquisition and with the
+ * lookups' memory accesses overlapped: several times the rate of n
+ * store_get calls on a big store. st has room for n entries.
+ * Returns 0 or BND_E_INVAL (NULL arrays with n > 0).
+ */
+int store_get_many(struct store *s, const uint64_t *numbers, size_t n, enum sub_state *st);
+
+/*
+ * store_reserve - size the index for n numbers now, so that a bulk import
+ * does not rehash as it grows. Optional. Returns 0 or BND_E_NOMEM.
+ */
+int store_reserve(struct store *s, uint64_t n);
+
 /* One log record, as stored. */
 struct store_record {
 	uint64_t number;
@@ -163,6 +178,16 @@ int store_confirmed_snapshot(struct store *s, uint64_t **out, size_t *n);
  */
 typedef int (*store_visit_fn)(uint64_t number, enum sub_state st, uint64_t t_ms, void *ud);
 int store_foreach(struct store *s, store_visit_fn fn, void *ud);
+
+/*
+ * store_checkpoint - sync, then write the hint file now (it is written at
+ * close and after compaction anyway), so that an open after a crash replays
+ * only what came later. Holds the store's lock while it writes (about 16
+ * bytes per index slot plus an fdatasync): call it from a timer every
+ * several minutes in a long-running writer, not per request. Writer only.
+ * Returns 0, BND_E_RDONLY, or the -errno of the failed sync or write.
+ */
+int store_checkpoint(struct store *s);
 
 struct store_compact_info {
 	uint64_t records_before;   /* records in the log before */

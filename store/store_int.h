@@ -64,6 +64,10 @@ struct store {
 	int syncing;                 /* a leader is in fdatasync */
 	int failed;                  /* sticky -errno after a failed write/fsync */
 
+	/* the HINT on disk describes exactly the current state (nothing was
+	 * appended or replayed beyond it): close need not rewrite it */
+	int hint_current;
+
 	struct store_stats stats;
 };
 

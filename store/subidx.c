@@ -19,6 +19,7 @@
 #include "subidx.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -39,11 +40,23 @@ uint64_t subidx_grow_at(uint64_t cap)
 	return cap / 5 * 4 + (cap % 5) * 4 / 5;
 }
 
+void subidx_advise(void *p, size_t n)
+{
+	const uintptr_t huge = 2u << 20;
+	uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+	uintptr_t e = ((uintptr_t)p + n) & ~(huge - 1);
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
+
 static int rehash(struct subidx *x, uint64_t cap)
 {
+	/* calloc of a big block is fresh zeroed mmap memory: advising before
+	 * the first touch lets the page faults hand out huge pages. */
 	uint64_t *ns = bnd_calloc(cap, FMT_SLOT_BYTES);
 	if (!ns)
 		return BND_E_NOMEM;
+	subidx_advise(ns, (size_t)(cap * FMT_SLOT_BYTES));
 	for (uint64_t i = 0; i < x->cap; i++) {
 		const uint64_t *s = x->slots + 2 * i;
 		if (!s[0])

@@ -45,6 +45,9 @@ static inline uint64_t subidx_tms(const uint64_t *slot)
 }
 static inline uint64_t subidx_ord(const uint64_t *slot) { return slot[1] >> FMT_ORD_SHIFT; }
 
+/* subidx_home - the first slot probed for number in a table of cap slots. */
+uint64_t subidx_home(uint64_t number, uint64_t cap);
+
 /*
  * subidx_init - an empty index with room for about expect entries.
  * Returns 0 or BND_E_NOMEM. subidx_free releases it (safe on a zeroed or
@@ -69,12 +72,23 @@ int subidx_put(struct subidx *x, uint64_t number, unsigned state, uint64_t t_ms,
  * 0 or BND_E_NOMEM. */
 int subidx_reserve(struct subidx *x, uint64_t n);
 
-/* subidx_home - the first slot probed for number in a table of cap slots. */
-uint64_t subidx_home(uint64_t number, uint64_t cap);
 
 /* subidx_grow_at - the entry count a table of cap slots holds before it
  * grows. */
 uint64_t subidx_grow_at(uint64_t cap);
+
+/* subidx_advise - ask for transparent huge pages on a big table (fewer TLB
+ * misses on random lookups); a no-op where unsupported. */
+void subidx_advise(void *p, size_t n);
+
+/*
+ * subidx_prefetch - start loading number's home slot into the cache; used
+ * by batched lookups so that the cache misses of several numbers overlap.
+ */
+static inline void subidx_prefetch(const struct subidx *x, uint64_t number)
+{
+	__builtin_prefetch(x->slots + 2 * subidx_home(number, x->cap));
+}
 
 /* subidx_bytes - heap bytes held by the table. */
 static inline uint64_t subidx_bytes(const struct subidx *x) { return x->cap * FMT_SLOT_BYTES; }

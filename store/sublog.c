@@ -32,7 +32,6 @@
 #include "bnd.h"
 #include "format.h"
 #include "fsio.h"
-#include "phone.h"
 
 size_t sublog_rec_encode(uint8_t *dst, uint64_t number, unsigned state, uint64_t t_ms,
                          const uint8_t *src, size_t src_len)
@@ -85,7 +84,7 @@ int sublog_rec_decode(const uint8_t *p, size_t avail, struct sublog_rec *r)
 	/* The checksum matched, so these were written like this: a bug or a
 	 * foreign writer, never a torn write. */
 	if (r->src_len != (uint32_t)len - FMT_REC_FIXED || r->state < 1 || r->state > 4 ||
-	    !phone_valid(r->number) || r->t_ms >> FMT_TMS_BITS)
+	    !sublog_num_ok(r->number) || r->t_ms >> FMT_TMS_BITS)
 		return BND_E_STORE_CORRUPT;
 	return len;
 }

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -29,10 +30,17 @@ static inline int tu_rm_one(const char *p, const struct stat *st, int flag, stru
 	return remove(p);
 }
 
-/* A fresh empty directory path (the store dir is <tmp>/db, not created). */
+/* A fresh empty directory path (the store dir is <tmp>/db, not created).
+ * On tmpfs (/dev/shm) when there is one: fsync is then free, and the fault
+ * loops, which sync thousands of times, stay fast. $BANDITORE_TEST_TMP
+ * overrides the parent (e.g. to run them on a real disk). */
 static inline void tu_tmpdir(char *out, size_t n)
 {
-	char t[] = "/tmp/bnd-store-test-XXXXXX";
+	char t[200];
+	const char *base = getenv("BANDITORE_TEST_TMP");
+	if (!base || !*base)
+		base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	snprintf(t, sizeof t, "%.150s/bnd-store-test-XXXXXX", base);
 	cr_assert_not_null(mkdtemp(t));
 	snprintf(out, n, "%s/db", t);
 }
@@ -99,3 +107,64 @@ static inline uint64_t tu_num(uint64_t i)
 }
 
 #endif
+
+/* ---- fault injection through store/fsio.h's hook ---- */
+#include "fsio.h"
+
+struct tu_fault {
+	unsigned ops;       /* bit mask of (1 << FSIO_*) that count */
+	long fail_at;       /* the counted op with this index fails (0-based); -1 never */
+	int err;            /* -errno to fail with */
+	int freeze;         /* after the failure every op of any kind fails: a crash */
+	int sticky;         /* after the failure every counted op fails */
+	long seen;          /* counted ops so far */
+	int fired;
+	size_t short_bytes; /* >0: the failing FSIO_WRITE first writes this many */
+	int short_done;
+};
+
+static inline int tu_fault_hook(enum fsio_op op, const char *name, size_t len, void *ud)
+{
+	(void)name;
+	struct tu_fault *f = ud;
+	if (f->fired && f->freeze)
+		return -EIO;
+	if (!(f->ops & (1u << op)))
+		return 0;
+	if (f->fired && f->sticky)
+		return f->err;
+	long n = f->seen++;
+	if (f->fail_at < 0 || n != f->fail_at)
+		return 0;
+	if (op == FSIO_WRITE && f->short_bytes && !f->short_done && f->short_bytes < len) {
+		f->short_done = 1;
+		f->seen--;          /* the next call (the rest) is the failing one */
+		return (int)f->short_bytes;
+	}
+	f->fired = 1;
+	return f->err;
+}
+
+static inline void tu_fault_set(struct tu_fault *f, unsigned ops, long fail_at, int err)
+{
+	memset(f, 0, sizeof *f);
+	f->ops = ops;
+	f->fail_at = fail_at;
+	f->err = err;
+	fsio_set_hook(tu_fault_hook, f);
+}
+
+static inline void tu_fault_clear(void)
+{
+	fsio_set_hook(NULL, NULL);
+}
+
+/* 1 when the bytes occur in the file. */
+static inline int tu_file_contains(const char *path, const void *needle, size_t n)
+{
+	size_t len;
+	uint8_t *b = tu_read_file(path, &len);
+	int found = b && len >= n && memmem(b, len, needle, n) != NULL;
+	free(b);
+	return found;
+}

@@ -325,13 +325,24 @@ static int sync_locked(struct store *s, uint64_t ticket)
 	}
 }
 
-/* Everything appended is durable and no sync is running; mu held. */
+/*
+ * Return with mu held, no sync running, the buffer empty and everything
+ * appended durable. Waiting drops mu, and other threads may append
+ * meanwhile, hence the loop: roll and compaction depend on an empty buffer.
+ */
 int store__sync_all(struct store *s)
 {
-	int rc = sync_locked(s, s->lsn);
-	while (s->syncing)
-		pthread_cond_wait(&s->cv, &s->mu);
-	return rc ? rc : s->failed;
+	for (;;) {
+		int rc = sync_locked(s, s->lsn);
+		if (rc)
+			return rc;
+		while (s->syncing)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->failed)
+			return s->failed;
+		if (!s->buf_len && s->synced_lsn == s->lsn)
+			return 0;
+	}
 }
 
 /* Seal the last segment and start the next one; mu held. */
@@ -340,6 +351,9 @@ static int roll(struct store *s)
 	int rc = store__sync_all(s);
 	if (rc)
 		return rc;
+	/* Another thread may have rolled while this one waited. */
+	if (s->file_off == FMT_SEG_HDR_LEN)
+		return 0;
 	if (s->nsegs >= (1u << 24) - 1)
 		return BND_E_RANGE;
 	if (s->nsegs == s->segs_cap) {

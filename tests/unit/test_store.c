@@ -470,3 +470,71 @@ Test(store, close_rewrites_the_hint_only_when_it_is_behind)
 	cr_assert_neq(a.st_ino, b.st_ino, "rewritten (a new file renamed over it)");
 	tu_rmtree(dir);
 }
+
+struct mix_arg {
+	struct store *s;
+	int id;
+	int n;
+	int fails;
+};
+
+static void *mix_thread(void *p)
+{
+	struct mix_arg *a = p;
+	for (int i = 0; i < a->n; i++) {
+		uint64_t num = tu_num((uint64_t)a->id * 100000 + (uint64_t)i), t;
+		char src[32];
+		int l = snprintf(src, sizeof src, "w%d.%d", a->id, i);
+		if (store_append(a->s, num, SUB_CONFIRMED, (uint64_t)i, (uint8_t *)src, (size_t)l, &t))
+			a->fails++;
+		if (i % 7 == 0 && store_sync(a->s, t))
+			a->fails++;
+		struct store_record rec;
+		if (store_get_record(a->s, num, &rec) || rec.t_ms != (uint64_t)i)
+			a->fails++;
+		if (a->id == 0 && i % 100 == 99 && store_compact(a->s, NULL))
+			a->fails++;
+	}
+	if (store_sync(a->s, 0))
+		a->fails++;
+	return NULL;
+}
+
+Test(store, concurrent_appends_rolls_and_compaction_keep_every_append)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	struct store_opts o = { .flags = STORE_CREATE, .segment_max_bytes = 4096 };
+	struct store *s;
+	cr_assert_eq(store_open(&s, dir, &o, NULL), 0);
+	fsio_set_hook(slow_fsync, NULL);   /* syncs take long enough to race */
+	enum { T = 4, N = 400 };
+	pthread_t th[T];
+	struct mix_arg a[T];
+	for (int i = 0; i < T; i++) {
+		a[i] = (struct mix_arg){ .s = s, .id = i, .n = N };
+		pthread_create(&th[i], NULL, mix_thread, &a[i]);
+	}
+	for (int i = 0; i < T; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(a[i].fails, 0, "thread %d", i);
+	}
+	fsio_set_hook(NULL, NULL);
+	struct store_verify_info vi;
+	cr_assert_eq(store_verify(s, &vi), 0, "%s", vi.err_msg);
+	store_close(&s);
+	for (unsigned fl = 0; fl <= STORE_NO_HINT; fl += STORE_NO_HINT) {
+		s = tu_open(dir, fl, NULL);
+		struct store_counts c;
+		store_count(s, &c);
+		cr_assert_eq(c.by_state[SUB_CONFIRMED], T * N);
+		for (int i = 0; i < T; i++)
+			for (int j = 0; j < N; j += 13) {
+				struct store_record rec;
+				cr_assert_eq(store_get_record(s, tu_num((uint64_t)i * 100000 + (uint64_t)j), &rec), 0);
+				cr_assert_eq(rec.t_ms, (uint64_t)j);
+			}
+		store_close(&s);
+	}
+	tu_rmtree(dir);
+}

@@ -99,6 +99,9 @@ const char *bnd_strerror(int code)
 	case BND_E_STORE_TRUNCATED: return "store record truncated";
 	case BND_E_STORE_CORRUPT: return "store record has an impossible field";
 	case BND_E_STORE_MISMATCH: return "derived file does not match its log";
+	case BND_E_WAMOCK_SPEC: return "wa-mock: malformed option value";
+	case BND_E_WAMOCK_FULL: return "wa-mock: table full";
+	case BND_E_WAMOCK_JSON: return "malformed JSON";
 	default: break;
 	}
 	if (code < 0 && code > -4096) {

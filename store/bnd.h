@@ -52,6 +52,11 @@ enum {
 	 *   -11700 notices and journal      -11800 configuration
 	 *   -11900 wa-mock                                                   */
 	BND_E_ENGINE_BASE = -11000,
+
+	/* wa-mock: -11900 .. -11999 */
+	BND_E_WAMOCK_SPEC = -11901,    /* a malformed option value or spec string */
+	BND_E_WAMOCK_FULL = -11902,    /* a fixed-size table of the mock is full */
+	BND_E_WAMOCK_JSON = -11903,    /* a request body is not valid JSON */
 };
 
 /*

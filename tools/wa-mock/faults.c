@@ -101,7 +101,7 @@ static int split_fields(char *item, char *f[4])
 	return n;
 }
 
-static int parse_item(struct faults_profile *prof, char *item)
+static int parse_fault(struct faults_profile *prof, char *item)
 {
 	char *f[4] = {0};
 	int n = split_fields(item, f);
@@ -160,8 +160,10 @@ static int parse_item(struct faults_profile *prof, char *item)
 int faults_parse_mix(struct faults_profile *prof, const char *spec, size_t len,
                      size_t *bad_at)
 {
+	/* Items are separated by ','; an empty item (an empty spec, a doubled or
+	 * trailing comma) is an error. */
 	size_t i = 0;
-	while (i < len) {
+	for (;;) {
 		size_t j = i;
 		while (j < len && spec[j] != ',')
 			j++;
@@ -172,16 +174,17 @@ int faults_parse_mix(struct faults_profile *prof, const char *spec, size_t len,
 		} else {
 			memcpy(item, spec + i, j - i);
 			item[j - i] = '\0';
-			rc = parse_item(prof, item);
+			rc = parse_fault(prof, item);
 		}
 		if (rc != 0) {
 			if (bad_at)
 				*bad_at = i;
 			return rc;
 		}
+		if (j == len)
+			return 0;
 		i = j + 1;
 	}
-	return 0;
 }
 
 int faults_set_lognormal(struct faults_profile *prof, double p50_ms, double p99_ms)

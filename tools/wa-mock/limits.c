@@ -26,10 +26,10 @@
 #include "bnd.h"
 
 #define PNID_SLOTS 256
-#define PNID_MAX 64
+#define LIMITS_PNID_MAX 64
 
 struct pnid_slot {
-	uint8_t id[PNID_MAX];
+	uint8_t id[LIMITS_PNID_MAX];
 	size_t len;          /* 0 = free */
 	struct gcra g;
 };
@@ -107,8 +107,8 @@ int limits_throughput(struct limits *l, const uint8_t *pnid, size_t len, uint64_
 {
 	if (l->rate_period == 0)
 		return 1;
-	if (len > PNID_MAX)
-		len = PNID_MAX;
+	if (len > LIMITS_PNID_MAX)
+		len = LIMITS_PNID_MAX;
 	uint32_t h = 2166136261u;  /* FNV-1a */
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ pnid[i]) * 16777619u;

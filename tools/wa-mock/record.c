@@ -36,7 +36,11 @@ int record_open(struct record **out, const char *path)
 		bnd_free(r);
 		return rc;
 	}
-	if (fchmod(r->fd, 0600) != 0) {
+	/* An existing regular file is made private too; a device or a pipe
+	 * (--record /dev/stdout) is left as it is. */
+	struct stat sb;
+	if (fstat(r->fd, &sb) != 0 ||
+	    (S_ISREG(sb.st_mode) && (sb.st_mode & 0777) != 0600 && fchmod(r->fd, 0600) != 0)) {
 		int rc = -errno;
 		close(r->fd);
 		bnd_free(r);

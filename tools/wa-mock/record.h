@@ -28,7 +28,8 @@ struct record;
 
 /*
  * record_open - open (create 0600, append) path. Returns 0 or -errno.
- * An existing file is set to mode 0600 too.
+ * An existing regular file is set to mode 0600 too (devices and pipes are
+ * left alone).
  */
 int record_open(struct record **out, const char *path);
 

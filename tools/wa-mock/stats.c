@@ -14,13 +14,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#define R memory_order_relaxed
+#define RELAXED memory_order_relaxed
 
 void stats_code_add(struct stats_codes *c, int code)
 {
 	int_fast64_t want = (int_fast64_t)code + 1;
 	for (int i = 0; i < STATS_CODES; i++) {
-		int_fast64_t cur = atomic_load_explicit(&c->code[i], R);
+		int_fast64_t cur = atomic_load_explicit(&c->code[i], RELAXED);
 		if (cur == 0) {
 			int_fast64_t zero = 0;
 			if (atomic_compare_exchange_strong(&c->code[i], &zero, want))
@@ -29,31 +29,31 @@ void stats_code_add(struct stats_codes *c, int code)
 				cur = zero;  /* someone claimed it: the value they stored */
 		}
 		if (cur == want) {
-			atomic_fetch_add_explicit(&c->n[i], 1, R);
+			atomic_fetch_add_explicit(&c->n[i], 1, RELAXED);
 			return;
 		}
 	}
-	atomic_fetch_add_explicit(&c->other, 1, R);
+	atomic_fetch_add_explicit(&c->other, 1, RELAXED);
 }
 
 uint64_t stats_code_get(const struct stats_codes *c, int code)
 {
 	int_fast64_t want = (int_fast64_t)code + 1;
 	for (int i = 0; i < STATS_CODES; i++) {
-		int_fast64_t cur = atomic_load_explicit(&c->code[i], R);
+		int_fast64_t cur = atomic_load_explicit(&c->code[i], RELAXED);
 		if (cur == 0)
 			break;
 		if (cur == want)
-			return atomic_load_explicit(&c->n[i], R);
+			return atomic_load_explicit(&c->n[i], RELAXED);
 	}
 	return 0;
 }
 
 static uint64_t codes_total(const struct stats_codes *c)
 {
-	uint64_t t = atomic_load_explicit(&c->other, R);
+	uint64_t t = atomic_load_explicit(&c->other, RELAXED);
 	for (int i = 0; i < STATS_CODES; i++)
-		t += atomic_load_explicit(&c->n[i], R);
+		t += atomic_load_explicit(&c->n[i], RELAXED);
 	return t;
 }
 
@@ -61,10 +61,10 @@ void stats_rate_add(struct stats_rate *r, uint64_t now_ns)
 {
 	uint64_t sec = now_ns / 1000000000u;
 	unsigned i = (unsigned)(sec % 4);
-	uint64_t cur = atomic_load_explicit(&r->sec[i], R);
+	uint64_t cur = atomic_load_explicit(&r->sec[i], RELAXED);
 	if (cur != sec && atomic_compare_exchange_strong(&r->sec[i], &cur, sec))
-		atomic_store_explicit(&r->n[i], 0, R);
-	atomic_fetch_add_explicit(&r->n[i], 1, R);
+		atomic_store_explicit(&r->n[i], 0, RELAXED);
+	atomic_fetch_add_explicit(&r->n[i], 1, RELAXED);
 }
 
 uint64_t stats_rate_get(const struct stats_rate *r, uint64_t now_ns)
@@ -73,9 +73,9 @@ uint64_t stats_rate_get(const struct stats_rate *r, uint64_t now_ns)
 	if (sec == 0)
 		return 0;
 	unsigned i = (unsigned)((sec - 1) % 4);
-	if (atomic_load_explicit(&r->sec[i], R) != sec - 1)
+	if (atomic_load_explicit(&r->sec[i], RELAXED) != sec - 1)
 		return 0;
-	return atomic_load_explicit(&r->n[i], R);
+	return atomic_load_explicit(&r->n[i], RELAXED);
 }
 
 static void field(struct jw *w, const char *name, uint64_t v)
@@ -89,16 +89,16 @@ static void render_codes(struct jw *w, const struct stats_codes *c)
 	jw_lit(w, "{");
 	int first = 1;
 	for (int i = 0; i < STATS_CODES; i++) {
-		int_fast64_t code = atomic_load_explicit(&c->code[i], R);
+		int_fast64_t code = atomic_load_explicit(&c->code[i], RELAXED);
 		if (code == 0)
 			break;
 		jw_lit(w, first ? "\"" : ",\"");
 		jw_i64(w, (int64_t)code - 1);
 		jw_lit(w, "\":");
-		jw_u64(w, atomic_load_explicit(&c->n[i], R));
+		jw_u64(w, atomic_load_explicit(&c->n[i], RELAXED));
 		first = 0;
 	}
-	uint64_t other = atomic_load_explicit(&c->other, R);
+	uint64_t other = atomic_load_explicit(&c->other, RELAXED);
 	if (other) {
 		jw_lit(w, first ? "\"other\":" : ",\"other\":");
 		jw_u64(w, other);
@@ -106,7 +106,7 @@ static void render_codes(struct jw *w, const struct stats_codes *c)
 	jw_lit(w, "}");
 }
 
-#define LOAD(x) atomic_load_explicit(&s->x, R)
+#define LOAD(x) atomic_load_explicit(&s->x, RELAXED)
 
 void stats_render(const struct stats *s, const struct stats_extra *x, uint64_t now_ns,
                   struct jw *w)
@@ -145,12 +145,12 @@ void stats_summary(const struct stats *s, const struct stats_extra *x, char *buf
 	size_t n = 0;
 	codes[0] = '\0';
 	for (int i = 0; i < STATS_CODES && n < sizeof codes; i++) {
-		int_fast64_t code = atomic_load_explicit(&s->errors.code[i], R);
+		int_fast64_t code = atomic_load_explicit(&s->errors.code[i], RELAXED);
 		if (code == 0)
 			break;
 		int k = snprintf(codes + n, sizeof codes - n, "%s%" PRIdFAST64 ":%" PRIuFAST64,
 		                 n ? " " : "", code - 1,
-		                 atomic_load_explicit(&s->errors.n[i], R));
+		                 atomic_load_explicit(&s->errors.n[i], RELAXED));
 		if (k < 0)
 			break;
 		n += (size_t)k;

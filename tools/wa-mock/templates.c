@@ -26,7 +26,7 @@ static int name_ok(const char *s, size_t n, size_t max, int lang)
 	return 1;
 }
 
-static int parse_item(struct templates *reg, char *item)
+static int parse_template(struct templates *reg, char *item)
 {
 	char *f[5] = {0};
 	int n = 0;
@@ -78,8 +78,10 @@ static int parse_item(struct templates *reg, char *item)
 
 int templates_parse(struct templates *reg, const char *spec, size_t len, size_t *bad_at)
 {
+	/* Items are separated by ','; an empty item (an empty spec, a doubled or
+	 * trailing comma) is an error. */
 	size_t i = 0;
-	while (i < len) {
+	for (;;) {
 		size_t j = i;
 		while (j < len && spec[j] != ',')
 			j++;
@@ -90,16 +92,17 @@ int templates_parse(struct templates *reg, const char *spec, size_t len, size_t 
 		} else {
 			memcpy(item, spec + i, j - i);
 			item[j - i] = '\0';
-			rc = parse_item(reg, item);
+			rc = parse_template(reg, item);
 		}
 		if (rc != 0) {
 			if (bad_at)
 				*bad_at = i;
 			return rc;
 		}
+		if (j == len)
+			return 0;
 		i = j + 1;
 	}
-	return 0;
 }
 
 static int eq(const char *s, const uint8_t *p, size_t n)

@@ -76,7 +76,7 @@ static struct titem pop(struct timer *t)
 	return top;
 }
 
-static void *run(void *arg)
+static void *timer_main(void *arg)
 {
 	struct timer *t = arg;
 	enum { BATCH = 256 };
@@ -124,7 +124,7 @@ int timer_open(struct timer **out, timer_fn fn, void *ud)
 	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&t->drained, NULL);
 	pthread_mutex_init(&t->mu, NULL);
-	int e = pthread_create(&t->thread, NULL, run, t);
+	int e = pthread_create(&t->thread, NULL, timer_main, t);
 	if (e != 0) {
 		pthread_cond_destroy(&t->cv);
 		pthread_cond_destroy(&t->drained);

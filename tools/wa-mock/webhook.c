@@ -44,7 +44,7 @@
 #include "phone.h"
 
 #define POLL_MAX_MS 20
-#define PNID_MAX 64
+#define WH_PNID_MAX 64
 
 enum { ST_SENT, ST_DELIVERED, ST_READ, ST_FAILED };
 static const char *const status_name[] = {"sent", "delivered", "read", "failed"};
@@ -56,7 +56,7 @@ struct wmsg {
 	const char *category;
 	char wamid[WAMID_BUF];
 	char to[PHONE_STR_MAX];
-	char pnid[PNID_MAX + 1];
+	char pnid[WH_PNID_MAX + 1];
 	size_t tag_len;
 	uint8_t *tag;               /* NULL when the client sent none */
 	uint64_t seq, t_ns;
@@ -196,7 +196,7 @@ int webhook_submit(struct webhook *wh, const struct webhook_msg *m)
 	}
 	memcpy(w->wamid, m->wamid, sizeof w->wamid);
 	phone_format(m->to, w->to);
-	size_t pl = m->pnid_len > PNID_MAX ? PNID_MAX : m->pnid_len;
+	size_t pl = m->pnid_len > WH_PNID_MAX ? WH_PNID_MAX : m->pnid_len;
 	memcpy(w->pnid, m->pnid, pl);
 	w->pnid[pl] = '\0';
 	w->fail_code = m->fail_code;
@@ -542,7 +542,7 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-static void *run(void *arg)
+static void *sender_main(void *arg)
 {
 	struct webhook *wh = arg;
 	if (wh->verify)
@@ -639,7 +639,7 @@ int webhook_open(struct webhook **out, const struct webhook_conf *c, struct stat
 	if (!wh->multi)
 		goto fail;
 	pthread_mutex_init(&wh->mu, NULL);
-	int e = pthread_create(&wh->thread, NULL, run, wh);
+	int e = pthread_create(&wh->thread, NULL, sender_main, wh);
 	if (e != 0) {
 		rc = -e;
 		pthread_mutex_destroy(&wh->mu);

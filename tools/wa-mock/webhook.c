@@ -269,6 +269,7 @@ static void plan(struct webhook *wh, struct wmsg *m)
 
 /* ---- bodies ---- */
 
+/* wall_s: the Unix time at which the event fell due. */
 static void put_status(struct jw *w, const struct wevent *e, uint64_t wall_s)
 {
 	const struct wmsg *m = e->m;
@@ -357,11 +358,16 @@ static struct wpost *build_post(struct webhook *wh)
 	jw_lit(&w, ",\"phone_number_id\":");
 	jw_str(&w, (const uint8_t *)pnid, strlen(pnid), JW_META);
 	jw_lit(&w, "},\"statuses\":[");
-	uint64_t wall_s = (uint64_t)time(NULL);
+	/* Each status carries the time it fell due, on the wall clock. */
+	struct timespec rt;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	uint64_t wall_ns = (uint64_t)rt.tv_sec * 1000000000u + (uint64_t)rt.tv_nsec;
+	uint64_t mono = mono_ns();
 	for (size_t k = 0; k < nt; k++) {
 		if (k)
 			jw_lit(&w, ",");
-		put_status(&w, &r[take[k]], wall_s);
+		uint64_t late = mono > r[take[k]].due ? mono - r[take[k]].due : 0;
+		put_status(&w, &r[take[k]], (wall_ns - late) / 1000000000u);
 	}
 	jw_lit(&w, "]},\"field\":\"messages\"}]}]}");
 	p->body = body;

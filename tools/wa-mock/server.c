@@ -41,7 +41,7 @@
 
 #define BODY_INLINE 2048
 
-enum req_state { REQ_RECEIVING, REQ_DELAYED };
+enum req_state { REQ_RECEIVING, REQ_DELAYED, REQ_ANSWERED };
 
 struct req {
 	enum req_state state;
@@ -139,6 +139,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 	if (r->state == REQ_DELAYED) {
+		r->state = REQ_ANSWERED;
 		atomic_fetch_sub(&s->delayed, 1);
 		return respond(c, r);
 	}
@@ -172,12 +173,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
 	(void)c;
 	(void)toe;
+	struct server *s = cls;
 	struct req *r = *req_cls;
 	if (!r)
 		return;
+	/* A client gone while its answer waited: MHD ends the request without
+	 * calling on_request again. */
+	if (r->state == REQ_DELAYED)
+		atomic_fetch_sub(&s->delayed, 1);
 	if (r->body != r->inline_body)
 		bnd_free(r->body);
 	bnd_free(r);

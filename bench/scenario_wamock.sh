@@ -25,7 +25,7 @@ RUNS_LAT=${RUNS_LAT:-3}
 DURATION_LAT=${DURATION_LAT:-10}
 THREADS=${THREADS:-2}
 WRK_THREADS=${WRK_THREADS:-1}
-for t in wrk nginx python3 ss; do
+for t in wrk nginx python3 curl; do
 	command -v "$t" >/dev/null || { echo "scenario_wamock: $t is required" >&2; exit 2; }
 done
 [ -x "$MOCK" ] || { echo "scenario_wamock: no $MOCK" >&2; exit 2; }
@@ -129,6 +129,25 @@ print(json.dumps({"rps": num(r"Requests/sec:\s+([\d.]+)"),
 PY
 }
 
+# established PORT: TCP connections established to local PORT (/proc/net/tcp*).
+established() {
+	python3 - "$1" <<'PY'
+import sys
+port = "%04X" % int(sys.argv[1])
+n = 0
+for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+    try:
+        lines = open(f).read().splitlines()[1:]
+    except OSError:
+        continue
+    for l in lines:
+        p = l.split()
+        if p[1].rsplit(":", 1)[1] == port and p[3] == "01":
+            n += 1
+print(n)
+PY
+}
+
 field() { python3 -c "import json; print(json.load(open('$1'))['$2'])"; }
 mock_stat() { curl -s --max-time 5 "http://127.0.0.1:$MOCK_PORT/mock/stats" |
 	python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
@@ -176,8 +195,7 @@ run_wrk "$TMP/warm_l" "$LURL" 1000 3 --timeout 5s
 for ((i = 1; i <= RUNS_LAT; i++)); do
 	acc0=$(mock_stat accepted)
 	lines0=$(wc -l <"$TMP/lat.rec")
-	(sleep $((DURATION_LAT / 2)); ss -Htn state established "( sport = :$MOCK_PORT )" | wc -l \
-		>"$TMP/conns$i") &
+	(sleep $((DURATION_LAT / 2)); established "$MOCK_PORT" >"$TMP/conns$i") &
 	sampler=$!
 	run_wrk "$TMP/l$i" "$LURL" 1000 "$DURATION_LAT" --timeout 5s
 	wait "$sampler" || true

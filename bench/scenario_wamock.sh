@@ -8,6 +8,10 @@
 #     the same number of workers: A B A B ... (RUNS each), medians, ratio.
 #  2. held connections: wa-mock with 200 ms latency under wrk -c1000:
 #     requests/s and the connections established at mid-run (RUNS_LAT).
+# Beside requests/s (which the machine's other work moves a lot), each run
+# reports the server's CPU time per request (utime + stime of wa-mock, or of
+# nginx's master and workers, over the run / completed requests): a cost
+# that neighbours disturb far less, and the capacity of one core.
 # Counts are checked, or the scenario fails: no socket errors, no non-2xx,
 # the record grew by exactly wa-mock's accepted count, and by at least
 # wrk's completed requests (at most the connection count more: answers in
@@ -148,6 +152,31 @@ print(n)
 PY
 }
 
+# cpu_ticks PID...: utime + stime of the processes (all their threads).
+cpu_ticks() {
+	local t=0 p
+	for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+	echo $t
+}
+
+# with_cpu OUT PIDS -- run_wrk args: run_wrk, then add cpu_us_per_req to OUT.json
+with_cpu() {
+	local out=$1 pids=() t0 t1
+	shift
+	while [ "$1" != -- ]; do pids+=("$1"); shift; done
+	shift
+	t0=$(cpu_ticks "${pids[@]}")
+	run_wrk "$out" "$@"
+	t1=$(cpu_ticks "${pids[@]}")
+	python3 - "$out.json" "$t0" "$t1" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+p = sys.argv[1]
+r = json.load(open(p))
+r["cpu_us_per_req"] = (int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / int(sys.argv[4]) / max(r["completed"], 1)
+json.dump(r, open(p, "w"))
+PY
+}
+
 field() { python3 -c "import json; print(json.load(open('$1'))['$2'])"; }
 mock_stat() { curl -s --max-time 5 "http://127.0.0.1:$MOCK_PORT/mock/stats" |
 	python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
@@ -180,9 +209,9 @@ run_wrk "$TMP/warm_n" "$NURL" 64 2
 for ((i = 1; i <= RUNS; i++)); do
 	acc0=$(mock_stat accepted)
 	lines0=$(wc -l <"$TMP/thr.rec")
-	run_wrk "$TMP/m$i" "$MURL" 64 "$DURATION"
+	with_cpu "$TMP/m$i" "$MOCK_PID" -- "$MURL" 64 "$DURATION"
 	check_run "$TMP/m$i.json" 64 "$TMP/thr.rec" "$acc0" "$lines0"
-	run_wrk "$TMP/n$i" "$NURL" 64 "$DURATION"
+	with_cpu "$TMP/n$i" "$NGINX_PID" $(pgrep -P "$NGINX_PID") -- "$NURL" 64 "$DURATION"
 	check_run "$TMP/n$i.json" 64
 done
 stop_pid "$NGINX_PID"
@@ -208,10 +237,12 @@ import json, statistics, sys
 tmp, runs, runs_lat = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def load(p): return json.load(open("%s/%s.json" % (tmp, p)))
 def summary(vals, unit):
-    return {"median": round(statistics.median(vals), 1), "min": round(min(vals), 1),
-            "max": round(max(vals), 1), "unit": unit, "runs": len(vals)}
+    return {"median": round(statistics.median(vals), 2), "min": round(min(vals), 2),
+            "max": round(max(vals), 2), "unit": unit, "runs": len(vals)}
 m = [load("m%d" % i)["rps"] for i in range(1, runs + 1)]
 n = [load("n%d" % i)["rps"] for i in range(1, runs + 1)]
+mc = [load("m%d" % i)["cpu_us_per_req"] for i in range(1, runs + 1)]
+nc = [load("n%d" % i)["cpu_us_per_req"] for i in range(1, runs + 1)]
 l = [load("l%d" % i) for i in range(1, runs_lat + 1)]
 conns = [int(open("%s/conns%d" % (tmp, i)).read()) for i in range(1, runs_lat + 1)]
 ratios = [a / b for a, b in zip(m, n)]
@@ -225,14 +256,19 @@ out = {
     "metrics": {
         "wamock_req_per_s": summary(m, "requests/s"),
         "nginx_static_req_per_s": summary(n, "requests/s"),
+        "wamock_cpu_us_per_req": summary(mc, "us CPU/request"),
+        "nginx_static_cpu_us_per_req": summary(nc, "us CPU/request"),
+        "wamock_req_per_s_per_core": summary([1e6 / x for x in mc], "requests/s per CPU second"),
         "wamock_latency200_req_per_s": summary([x["rps"] for x in l], "requests/s"),
         "wamock_latency200_p50_ms": summary([x["p50_ms"] for x in l], "ms"),
         "wamock_latency200_p99_ms": summary([x["p99_ms"] for x in l], "ms"),
         "wamock_latency200_connections_held": summary(conns, "connections"),
     },
     "ratios": {"wamock_vs_nginx": {"median": round(statistics.median(ratios), 3),
-                                    "min": round(min(ratios), 3), "max": round(max(ratios), 3)}},
-    "notes": "A B A B interleaved; counts checked: no socket errors, no non-2xx, record lines "
+                                    "min": round(min(ratios), 3), "max": round(max(ratios), 3)},
+               "wamock_cpu_vs_nginx": {"median": round(statistics.median(
+                   [a / b for a, b in zip(mc, nc)]), 3)}},
+    "notes": "A B A B interleaved; cpu_us_per_req = server CPU time / completed requests; counts checked: no socket errors, no non-2xx, record lines "
              "== accepted, and >= wrk's completed requests. Targets: wamock >= 50,000 req/s; "
              "latency run >= 1,000 connections held and >= 4,000 req/s.",
 }

@@ -131,6 +131,9 @@ const char *bnd_strerror(int code)
 	case BND_E_LOOP_CURL: return "event loop: libcurl multi error";
 	case BND_E_LOOP_THREAD: return "event loop: called from a thread that does not own the loop";
 	case BND_E_LIM_TIER: return "limiter: audience exceeds the messaging-limit tier";
+	case BND_E_WAMOCK_SPEC: return "wa-mock: malformed option value";
+	case BND_E_WAMOCK_FULL: return "wa-mock: table full";
+	case BND_E_WAMOCK_JSON: return "malformed JSON";
 	default: break;
 	}
 	if (code < 0 && code > -4096) {

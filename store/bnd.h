@@ -93,6 +93,10 @@ enum {
 
 	/* limiter: -11600 .. -11699 */
 	BND_E_LIM_TIER = -11601,       /* the audience exceeds the messaging-limit tier */
+	/* wa-mock: -11900 .. -11999 */
+	BND_E_WAMOCK_SPEC = -11901,    /* a malformed option value or spec string */
+	BND_E_WAMOCK_FULL = -11902,    /* a fixed-size table of the mock is full */
+	BND_E_WAMOCK_JSON = -11903,    /* a request body is not valid JSON */
 };
 
 /*

@@ -449,3 +449,75 @@ Test(sender, an_engine_error_stops_every_notice_within_the_window)
 	cr_assert_eq(e2.st[0], NOTICE_DONE);
 	cr_assert_eq(e2.rep[0].accepted, 500);
 }
+
+static atomic_int tmpl_done;
+static void on_tmpl(void *ud, const struct sender_text_result *r)
+{
+	(void)ud;
+	cr_assert_eq(r->outcome, WA_ACCEPTED);
+	atomic_store(&tmpl_done, 1);
+}
+
+static void poll_tmpl(void *ud, uint64_t now)
+{
+	struct sender *s = ud;
+	if (atomic_load(&tmpl_done))
+		sender_shutdown(s);
+	else
+		loop_timer_start(sender_loop(s), &stop_t, now + 5000000ull, poll_tmpl, s);
+}
+
+Test(sender, a_template_one_off_is_sent_as_a_template)
+{
+	struct ended e = { 0 };
+	struct sender *s = open_sender(80, 8, &e, NULL);
+	struct wa_bytes p[1] = { { (const uint8_t *)"Maria", 5 } };
+	cr_assert_eq(sender_post_template(s, number(2), "welcome", "it", p, 1, "w:2", on_tmpl,
+	                                  NULL), 0);
+	cr_assert_eq(sender_post_template(s, number(2), "", "it", NULL, 0, NULL, on_tmpl, NULL),
+	             BND_E_INVAL);
+	memset(&stop_t, 0, sizeof stop_t);
+	loop_timer_start(sender_loop(s), &stop_t, 0, poll_tmpl, s);
+	cr_assert_eq(sender_run(s), 0);
+	sender_close(&s);
+	cr_assert(atomic_load(&tmpl_done));
+	cr_assert_str_eq(api->last_type, "template");
+}
+
+struct status_ctx {
+	struct sender *s;
+	char id[NOTICE_ID_SIZE];
+	int rc_known, rc_unknown;
+};
+
+static void *status_poster(void *ud)
+{
+	struct status_ctx *x = ud;
+	usleep(100000);
+	x->rc_unknown = sender_post_status(x->s, "n-20000101T000000-0000", 1, JSTATUS_DELIVERED, 0,
+	                                   wall_ms());
+	x->rc_known = sender_post_status(x->s, x->id, 199, JSTATUS_DELIVERED, 0, wall_ms());
+	return NULL;
+}
+
+Test(sender, a_status_from_another_thread_reconciles_an_ordinal_before_its_turn)
+{
+	struct status_ctx x = { 0 };
+	make_notice(NOTICE_CAT_INFO, 200, x.id);
+	atomic_store(&api->delay_ms, 20);
+	struct ended e = { 0 };
+	x.s = open_sender(0, 4, &e, NULL);
+	cr_assert_eq(sender_add(x.s, x.id), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, status_poster, &x);
+	cr_assert_eq(sender_run(x.s), 0);
+	pthread_join(th, NULL);
+	sender_close(&x.s);
+	cr_assert_eq(x.rc_unknown, BND_E_NOTFOUND);
+	cr_assert_eq(x.rc_known, 0);
+	cr_assert_eq(e.st[0], NOTICE_DONE);
+	cr_assert_eq(e.rep[0].reconciled, 1);
+	cr_assert_eq(e.rep[0].accepted, 200);
+	cr_assert_eq(e.rep[0].delivered, 1);
+	cr_assert_eq(atomic_load(&api->requests), 199, "the reconciled ordinal was not sent");
+}

@@ -347,6 +347,8 @@ static void finish_notice(struct sender *s, struct snotice *n, uint64_t now)
 	int crc = journal_close(&n->j);
 	if (!rc)
 		rc = crc;
+	if (!rc)
+		rc = n->local_err;
 	st = rep.state;
 	why = rep.reason;
 	code = rep.reason_code;

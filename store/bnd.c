@@ -123,6 +123,16 @@ const char *bnd_strerror(int code)
 	case BND_E_JOURNAL_WINDOW: return "ordinal is past the journal's tracking window";
 	case BND_E_JOURNAL_FINAL: return "ordinal already has a final outcome";
 	case BND_E_JOURNAL_STATE: return "notice state change not allowed";
+	case BND_E_CONFIG_SYNTAX: return "config file is not one valid JSON object";
+	case BND_E_CONFIG_UNKNOWN: return "unknown configuration key";
+	case BND_E_CONFIG_TYPE: return "configuration value has the wrong type";
+	case BND_E_CONFIG_VALUE: return "configuration value is out of range or malformed";
+	case BND_E_CONFIG_SECRET: return "secrets come only from the environment";
+	case BND_E_METRICS_NAME: return "invalid metric or label name";
+	case BND_E_METRICS_DUP: return "metric registered twice";
+	case BND_E_METRICS_LABELS: return "wrong metric labels";
+	case BND_E_METRICS_PRIVACY: return "metric label value could be a phone number";
+	case BND_E_METRICS_TYPE: return "metric series type does not match its family";
 	default: break;
 	}
 	if (code < 0 && code > -4096) {

@@ -80,6 +80,19 @@ enum {
 	BND_E_JOURNAL_WINDOW = -11726,    /* ordinal at or past the tracking window's end */
 	BND_E_JOURNAL_FINAL = -11727,     /* the ordinal already has a final outcome */
 	BND_E_JOURNAL_STATE = -11728,     /* state change not allowed from the current state */
+	/* configuration: -11800 .. -11849 (engine/config.h) */
+	BND_E_CONFIG_SYNTAX = -11801,  /* config file: not JSON, not an object, too large */
+	BND_E_CONFIG_UNKNOWN = -11802, /* no such key or flag */
+	BND_E_CONFIG_TYPE = -11803,    /* wrong JSON type for the key */
+	BND_E_CONFIG_VALUE = -11804,   /* out of range or bad shape */
+	BND_E_CONFIG_SECRET = -11805,  /* a secret outside the environment */
+
+	/* metrics: -11850 .. -11899 (engine/metrics.h) */
+	BND_E_METRICS_NAME = -11851,    /* bad metric or label name */
+	BND_E_METRICS_DUP = -11852,     /* family or series registered twice */
+	BND_E_METRICS_LABELS = -11853,  /* wrong label count, bad label value */
+	BND_E_METRICS_PRIVACY = -11854, /* a label value that could be a phone number */
+	BND_E_METRICS_TYPE = -11855,    /* series of another type than its family */
 };
 
 /*

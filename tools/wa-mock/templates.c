@@ -117,7 +117,9 @@ const struct templates_entry *templates_find(const struct templates *reg,
 {
 	int known = 0;
 	const struct templates_entry *hit = NULL;
-	for (int i = 0; i < reg->n && !hit; i++) {
+	/* From the end: a later entry for the same (name, language) overrides an
+	 * earlier one, so "--templates +welcome:it:1" redefines a default. */
+	for (int i = reg->n - 1; i >= 0 && !hit; i--) {
 		if (!eq(reg->t[i].name, name, name_len))
 			continue;
 		known = 1;

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../tools/wa-mock/speclist.c"
+#include "../../tools/wa-mock/dheap.c"
 #include "../../tools/wa-mock/faults.c"
 #include "../../tools/wa-mock/jw.c"
 #include "../../tools/wa-mock/gerror.c"

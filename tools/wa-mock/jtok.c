@@ -134,6 +134,24 @@ static int scan_string(const uint8_t *p, size_t len, size_t *i, int *escaped)
 	return -1;
 }
 
+/* Fill t with the string whose opening quote is at p[*i]; *i moves past
+ * the closing quote. Returns 0 or -1. */
+static int string_token(struct jtok *t, const uint8_t *p, size_t len, size_t *i)
+{
+	int esc;
+	size_t k = *i + 1;
+	t->type = JTOK_STRING;
+	t->start = (uint32_t)k;
+	if (scan_string(p, len, &k, &esc) != 0) {
+		*i = k;
+		return -1;
+	}
+	t->escaped = (uint8_t)esc;
+	t->len = (uint32_t)(k - 1 - t->start);
+	*i = k;
+	return 0;
+}
+
 static int scan_number(const uint8_t *p, size_t len, size_t *i)
 {
 	size_t k = *i;
@@ -224,16 +242,8 @@ int jtok_parse(struct jdoc *d, const uint8_t *p, size_t len)
 		memset(t, 0, sizeof *t);
 		t->start = (uint32_t)i;
 		if (st == KEY || st == KEY_OR_END) {
-			int esc;
-			if (c != '"')
+			if (c != '"' || string_token(t, p, len, &i) != 0)
 				goto bad;
-			i++;
-			t->type = JTOK_STRING;
-			t->start = (uint32_t)i;
-			if (scan_string(p, len, &i, &esc) != 0)
-				goto bad;
-			t->escaped = (uint8_t)esc;
-			t->len = (uint32_t)(i - 1 - t->start);
 			t->next = d->n;
 			d->t[stack[sp - 1]].count++;
 			st = COLON;
@@ -254,14 +264,8 @@ int jtok_parse(struct jdoc *d, const uint8_t *p, size_t len)
 			continue;
 		}
 		if (c == '"') {
-			int esc;
-			i++;
-			t->type = JTOK_STRING;
-			t->start = (uint32_t)i;
-			if (scan_string(p, len, &i, &esc) != 0)
+			if (string_token(t, p, len, &i) != 0)
 				goto bad;
-			t->escaped = (uint8_t)esc;
-			t->len = (uint32_t)(i - 1 - t->start);
 		} else if (c == '-' || (c >= '0' && c <= '9')) {
 			t->type = JTOK_NUMBER;
 			if (scan_number(p, len, &i) != 0)

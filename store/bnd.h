@@ -93,6 +93,10 @@ enum {
 	BND_E_METRICS_LABELS = -11853,  /* wrong label count, bad label value */
 	BND_E_METRICS_PRIVACY = -11854, /* a label value that could be a phone number */
 	BND_E_METRICS_TYPE = -11855,    /* series of another type than its family */
+	/* wa-mock: -11900 .. -11999 */
+	BND_E_WAMOCK_SPEC = -11901,    /* a malformed option value or spec string */
+	BND_E_WAMOCK_FULL = -11902,    /* a fixed-size table of the mock is full */
+	BND_E_WAMOCK_JSON = -11903,    /* a request body is not valid JSON */
 };
 
 /*

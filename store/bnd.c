@@ -99,6 +99,18 @@ const char *bnd_strerror(int code)
 	case BND_E_STORE_TRUNCATED: return "store record truncated";
 	case BND_E_STORE_CORRUPT: return "store record has an impossible field";
 	case BND_E_STORE_MISMATCH: return "derived file does not match its log";
+	case BND_E_WEBHOOK_SIG_MISSING: return "webhook signature header missing";
+	case BND_E_WEBHOOK_SIG_MALFORMED: return "webhook signature is not sha256= and 64 hex digits";
+	case BND_E_WEBHOOK_SIG_MISMATCH: return "webhook signature does not match the body";
+	case BND_E_WEBHOOK_TOO_LARGE: return "webhook body over the size limit";
+	case BND_E_WEBHOOK_JSON: return "webhook body is not valid JSON";
+	case BND_E_WEBHOOK_NOT_OBJECT: return "webhook body is not a JSON object";
+	case BND_E_WEBHOOK_TOO_MANY: return "webhook body carries more events than the limit";
+	case BND_E_WEBHOOK_HANDSHAKE: return "webhook verification handshake refused";
+	case BND_E_HTTPD_LISTEN: return "listen address must be HOST:PORT";
+	case BND_E_HTTPD_START: return "HTTP server failed to start";
+	case BND_E_HTTPD_ROUTE: return "invalid HTTP route or server already started";
+	case BND_E_HTTPD_ANSWERED: return "HTTP request already answered";
 	default: break;
 	}
 	if (code < 0 && code > -4096) {

@@ -44,6 +44,20 @@ enum {
 	BND_E_STORE_CORRUPT = -10205,  /* a field holds an impossible value */
 	BND_E_STORE_MISMATCH = -10206, /* a derived file belongs to another log */
 
+	/* webhook receiver and HTTP server: -11200 .. -11299 */
+	BND_E_WEBHOOK_SIG_MISSING = -11201,  /* no X-Hub-Signature-256 header (answer 401) */
+	BND_E_WEBHOOK_SIG_MALFORMED = -11202,/* not "sha256=" + 64 hex digits (answer 401) */
+	BND_E_WEBHOOK_SIG_MISMATCH = -11203, /* HMAC differs: forged, altered or wrong secret (401) */
+	BND_E_WEBHOOK_TOO_LARGE = -11204,    /* body over the size limit (answer 413) */
+	BND_E_WEBHOOK_JSON = -11205,         /* body is not valid JSON (answer 400) */
+	BND_E_WEBHOOK_NOT_OBJECT = -11206,   /* top-level JSON value is not an object (400) */
+	BND_E_WEBHOOK_TOO_MANY = -11207,     /* more events in one body than the limit (413) */
+	BND_E_WEBHOOK_HANDSHAKE = -11208,    /* GET verification refused (answer 403) */
+	BND_E_HTTPD_LISTEN = -11250,         /* listen address is not HOST:PORT */
+	BND_E_HTTPD_START = -11251,          /* libmicrohttpd refused to start */
+	BND_E_HTTPD_ROUTE = -11252,          /* bad route, table full, or server started */
+	BND_E_HTTPD_ANSWERED = -11253,       /* the request was already answered */
+
 	/* engine bands: each module adds its codes here, in its own band, and
 	 * their strings to bnd_strerror in bnd.c.
 	 *   -11100 cmd (command parser)     -11200 webhook / HTTP server

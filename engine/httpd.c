@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "bnd.h"
+#include "httpd_int.h"
 
 struct route {
 	unsigned methods;
@@ -104,6 +105,8 @@ struct httpd_req {
 };
 
 #define RELAXED memory_order_relaxed
+
+void (*httpd__deferring_hook)(struct httpd_req *r);
 
 static uint64_t mono_ns(void)
 {
@@ -308,16 +311,19 @@ int httpd_start(struct httpd *h)
 	                 MHD_USE_ERROR_LOG;
 	if (h->o.turbo)
 		flags |= MHD_USE_TURBO;
+	/* The logger goes first so that MHD's remarks about later options
+	 * reach the log hook instead of stderr. One thread is MHD's internal
+	 * polling thread itself: no pool. */
 	h->d = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, h,
+		MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->lfd,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)h->o.threads,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(h->o.threads > 1 ? h->o.threads : 0),
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->o.conn_max,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)h->o.per_ip_conn_max,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->o.idle_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->o.conn_memory,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-		MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
 		MHD_OPTION_END);
 	if (!h->d)
 		return BND_E_HTTPD_START;
@@ -340,8 +346,14 @@ void httpd_quiesce(struct httpd *h)
 		return;
 	if (h->d) {
 		MHD_socket s = MHD_quiesce_daemon(h->d);
-		if (s != MHD_INVALID_SOCKET)
+		if (s != MHD_INVALID_SOCKET) {
 			h->lfd_quiesced = 1;   /* ours again, closed after stop */
+			/* MHD threads may still hold the fd, so it cannot be closed
+			 * before MHD_stop_daemon; shutdown stops the listening on
+			 * Linux, so new clients are refused instead of waiting in a
+			 * backlog nobody accepts from. */
+			shutdown(s, SHUT_RDWR);
+		}
 	}
 }
 
@@ -613,6 +625,8 @@ static enum MHD_Result dispatch(struct httpd_req *r)
 	if (!atomic_compare_exchange_strong(&r->state, &exp, RS_DEFERRING))
 		return queue_answer(r);   /* answered during the handler */
 	atomic_fetch_add_explicit(&h->deferred, 1, RELAXED);
+	if (httpd__deferring_hook)
+		httpd__deferring_hook(r);
 	MHD_suspend_connection(r->conn);
 	exp = RS_DEFERRING;
 	if (!atomic_compare_exchange_strong(&r->state, &exp, RS_SUSPENDED)) {

@@ -648,10 +648,16 @@ int webhook_parse(const uint8_t *body, size_t len, const struct webhook_limits *
 	if (len == 0)
 		return BND_E_WEBHOOK_JSON;
 
-	root = json_loadb((const char *)body, len, JSON_ALLOW_NUL, &jerr);
+	/* jansson leaves the error's code byte unset on some paths: clear it.
+	 * Every syntax error sets a message; a failure without one comes from
+	 * an allocation (json_object() or a set returning NULL), so it is
+	 * reported as BND_E_NOMEM (the server answers 5xx, not 400). */
+	memset(&jerr, 0, sizeof jerr);
+	root = json_loadb((const char *)body, len, JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
 	if (!root) {
-		rc = json_error_code(&jerr) == json_error_out_of_memory ? BND_E_NOMEM
-		                                                        : BND_E_WEBHOOK_JSON;
+		rc = json_error_code(&jerr) == json_error_out_of_memory || jerr.text[0] == '\0'
+		         ? BND_E_NOMEM
+		         : BND_E_WEBHOOK_JSON;
 		goto out;
 	}
 	if (!json_is_object(root)) {

@@ -248,6 +248,9 @@ struct webhook_parse_info {
  *   BND_E_WEBHOOK_NOT_OBJECT   the top-level value is not an object
  *   BND_E_WEBHOOK_TOO_MANY     more than events_max events
  *   BND_E_NOMEM                allocation failed while building the tree
+ *                              (jansson reports a few allocation failures
+ *                              in its lexer as syntax errors, hence as
+ *                              BND_E_WEBHOOK_JSON: both are non-200)
  *   BND_E_INVAL                body NULL with len > 0, or fn NULL
  *   any non-zero value returned by fn (the walk stops there)
  * Memory: the JSON tree is built (jansson) and freed inside the call; it

@@ -284,6 +284,8 @@ int httpd_route(struct httpd *h, unsigned methods, const char *path, size_t body
 	return 0;
 }
 
+/* MHD hands us its own format strings: a printf-like callback. */
+__attribute__((format(printf, 2, 0)))
 static void on_log(void *cls, const char *fm, va_list ap)
 {
 	char buf[512];

@@ -501,11 +501,11 @@ Test(webhook_parse, wrong_types_at_every_level_are_skipped_not_fatal)
 {
 	const char *bodies[] = {
 		"{\"entry\":{}}",
-		"{\"entry\":[1,\"x\",null,{\"changes\":\"no\"},{\"changes\":[1,{\"field\":7},"
-		"{\"field\":\"messages\",\"value\":[]},{\"field\":\"messages\",\"value\":{\"messages\":{},"
-		"\"statuses\":\"s\",\"errors\":3,\"metadata\":[]}}]}]}",
-		"{\"object\":5,\"entry\":[{\"changes\":[{\"field\":\"messages\",\"value\":{\"messages\":"
-		"[null,true,[],{\"from\":{},\"id\":\"w\",\"type\":\"text\"}]}}]}]}",
+		("{\"entry\":[1,\"x\",null,{\"changes\":\"no\"},{\"changes\":[1,{\"field\":7},"
+		 "{\"field\":\"messages\",\"value\":[]},{\"field\":\"messages\",\"value\":{\"messages\":{},"
+		 "\"statuses\":\"s\",\"errors\":3,\"metadata\":[]}}]}]}"),
+		("{\"object\":5,\"entry\":[{\"changes\":[{\"field\":\"messages\",\"value\":{\"messages\":"
+		 "[null,true,[],{\"from\":{},\"id\":\"w\",\"type\":\"text\"}]}}]}]}"),
 		"{}",
 		"{\"entry\":[]}",
 	};

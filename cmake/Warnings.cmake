@@ -13,3 +13,9 @@ endif()
 if(BANDITORE_FUZZ AND NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
   message(FATAL_ERROR "BANDITORE_FUZZ needs clang (CC=clang)")
 endif()
+if(BANDITORE_FUZZ)
+  # Coverage instrumentation for every object, not only the fuzz targets:
+  # without it libFuzzer sees the harness's edges but not the library code
+  # it is meant to explore. The targets add -fsanitize=fuzzer themselves.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

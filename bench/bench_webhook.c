@@ -16,7 +16,7 @@
  *     HTTP/1.1 server answering with Content-Length (nginx, MHD).
  *
  *   bench_webhook serve --listen 127.0.0.1:0 --port-file F [--threads 2]
- *         [--mode inline|defer|block] [--sync-file F] [--turbo]
+ *         [--mode inline|defer|block] [--sync-file F] [--conn-max N] [--turbo]
  *     A test server built on engine/httpd + engine/webhook: verify the
  *     signature, parse, walk every event; no store. The modes model how
  *     `serve` can acknowledge only after a durable group commit:
@@ -655,6 +655,7 @@ static int cmd_serve(int argc, char **argv)
 		if (!strcmp(a, "--listen")) o.listen = v;
 		else if (!strcmp(a, "--port-file")) port_file = v;
 		else if (!strcmp(a, "--threads")) o.threads = (unsigned)atoi(v);
+		else if (!strcmp(a, "--conn-max")) o.conn_max = (unsigned)atoi(v);
 		else if (!strcmp(a, "--mode")) mode = v;
 		else if (!strcmp(a, "--sync-file")) sync_file = v;
 		else die("unknown option (see the comment at the top of bench_webhook.c)");

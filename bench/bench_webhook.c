@@ -17,6 +17,7 @@
  *
  *   bench_webhook serve --listen 127.0.0.1:0 --port-file F [--threads 2]
  *         [--mode inline|defer|block] [--sync-file F] [--conn-max N] [--turbo]
+ *         [--tpc]   (one thread per connection instead of the epoll pool)
  *     A test server built on engine/httpd + engine/webhook: verify the
  *     signature, parse, walk every event; no store. The modes model how
  *     `serve` can acknowledge only after a durable group commit:
@@ -648,6 +649,10 @@ static int cmd_serve(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--turbo")) {
 			o.turbo = 1;
+			continue;
+		}
+		if (!strcmp(a, "--tpc")) {
+			o.thread_per_connection = 1;
 			continue;
 		}
 		if (!v)

@@ -28,7 +28,9 @@
  * it the server thread may queue the answer and free the request.
  *
  * A request is freed only in MHD's completion callback, which MHD never
- * calls for a suspended connection; httpd_close waits for in_flight == 0
+ * calls for a suspended connection. in_flight counts requests from the
+ * handler call to that callback (the answer sent), so httpd_drain returns
+ * only when every answer has left, and httpd_close waits for in_flight == 0
  * because stopping MHD with suspended connections is undefined behaviour.
  *
  * The listening socket is created here (not by MHD) so that the bound port
@@ -40,6 +42,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +85,7 @@ enum {
 	RS_RUNNING,
 	RS_DEFERRING,
 	RS_SUSPENDED,
+	RS_WAITING,     /* thread-per-connection: the connection's thread waits */
 	RS_ANSWERED,
 };
 
@@ -95,13 +99,17 @@ struct httpd_req {
 	size_t len, cap, body_max;
 	uint64_t t_start_ns;
 	int dispatched;             /* the handler was called (in_flight counted) */
-	int settled;                /* in_flight released */
+	int queued;                 /* the answer was handed to MHD */
 	atomic_int state;
 	atomic_int answered;
 	struct MHD_Response *resp;  /* set by httpd_respond (NULL on NOMEM) */
 	unsigned status;
 	unsigned nextra;
 	char *extra[HTTPD_EXTRA_HEADERS_MAX][2];
+	/* thread-per-connection only: the deferred answer wakes the waiter */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int sync_init;
 };
 
 #define RELAXED memory_order_relaxed
@@ -311,6 +319,9 @@ int httpd_start(struct httpd *h)
 		return BND_E_HTTPD_ROUTE;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	                 MHD_USE_ERROR_LOG;
+	if (h->o.thread_per_connection)
+		flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+		        MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (h->o.turbo)
 		flags |= MHD_USE_TURBO;
 	/* The logger goes first so that MHD's remarks about later options
@@ -320,7 +331,8 @@ int httpd_start(struct httpd *h)
 		flags, 0, NULL, NULL, on_request, h,
 		MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->lfd,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(h->o.threads > 1 ? h->o.threads : 0),
+		MHD_OPTION_THREAD_POOL_SIZE,
+		(unsigned int)(h->o.threads > 1 && !h->o.thread_per_connection ? h->o.threads : 0),
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->o.conn_max,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)h->o.per_ip_conn_max,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->o.idle_timeout_s,
@@ -488,17 +500,10 @@ static void allow_list(unsigned m, char *buf, size_t cap)
 	}
 }
 
-static void settle(struct httpd_req *r)
-{
-	if (r->dispatched && !r->settled) {
-		r->settled = 1;
-		atomic_fetch_sub(&r->h->in_flight, 1);
-	}
-}
-
 static enum MHD_Result queue_answer(struct httpd_req *r)
 {
 	enum MHD_Result ok = MHD_NO;
+	r->queued = 1;
 	if (r->resp) {
 		ok = MHD_queue_response(r->conn, r->status, r->resp);
 		MHD_destroy_response(r->resp);
@@ -506,7 +511,6 @@ static enum MHD_Result queue_answer(struct httpd_req *r)
 		if (ok == MHD_YES)
 			count_status(r->h, r->status);
 	}
-	settle(r);
 	return ok;   /* MHD_NO closes the connection: no answer could be built */
 }
 
@@ -571,6 +575,11 @@ static int first_call(struct httpd *h, struct MHD_Connection *conn, const char *
 	r->t_start_ns = mono_ns();
 	atomic_init(&r->state, RS_RECEIVING);
 	atomic_init(&r->answered, 0);
+	if (h->o.thread_per_connection) {
+		pthread_mutex_init(&r->mu, NULL);
+		pthread_cond_init(&r->cv, NULL);
+		r->sync_init = 1;
+	}
 	/* With a Content-Length the buffer is allocated once at its size;
 	 * chunked bodies grow it. One spare byte holds a NUL terminator. */
 	if (have_cl)
@@ -624,6 +633,17 @@ static enum MHD_Result dispatch(struct httpd_req *r)
 	r->route->fn(r, r->route->ud);
 
 	int exp = RS_RUNNING;
+	if (h->o.thread_per_connection) {
+		/* The connection owns this thread: wait here for the answer. */
+		pthread_mutex_lock(&r->mu);
+		if (atomic_compare_exchange_strong(&r->state, &exp, RS_WAITING)) {
+			atomic_fetch_add_explicit(&h->deferred, 1, RELAXED);
+			while (atomic_load(&r->state) != RS_ANSWERED)
+				pthread_cond_wait(&r->cv, &r->mu);
+		}
+		pthread_mutex_unlock(&r->mu);
+		return queue_answer(r);
+	}
 	if (!atomic_compare_exchange_strong(&r->state, &exp, RS_DEFERRING))
 		return queue_answer(r);   /* answered during the handler */
 	atomic_fetch_add_explicit(&h->deferred, 1, RELAXED);
@@ -662,7 +682,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		return dispatch(r);
 	}
-	if (st == RS_ANSWERED && !r->settled)
+	if (st == RS_ANSWERED && !r->queued)
 		return queue_answer(r);   /* resumed after a deferred answer */
 	return MHD_YES;
 }
@@ -675,14 +695,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!r)
 		return;
 	*con_cls = NULL;
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->settled)
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		atomic_fetch_add_explicit(&h->aborted, 1, RELAXED);
-	settle(r);
+	/* in_flight ends here, once the answer has been sent (or the
+	 * connection died), so that drain-then-close loses no answer. */
+	if (r->dispatched)
+		atomic_fetch_sub(&h->in_flight, 1);
 	if (r->resp)
 		MHD_destroy_response(r->resp);
 	for (unsigned i = 0; i < r->nextra; i++) {
 		bnd_free(r->extra[i][0]);
 		bnd_free(r->extra[i][1]);
+	}
+	if (r->sync_init) {
+		pthread_mutex_destroy(&r->mu);
+		pthread_cond_destroy(&r->cv);
 	}
 	bnd_free(r->body);
 	bnd_free(r);
@@ -802,6 +829,15 @@ nomem:
 publish:
 	r->resp = resp;
 	r->status = status;
+	if (r->sync_init) {
+		/* The waiter re-takes the mutex before it frees r, so r stays
+		 * valid until this unlock returns. */
+		pthread_mutex_lock(&r->mu);
+		atomic_store(&r->state, RS_ANSWERED);
+		pthread_cond_signal(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		return rc;
+	}
 	struct MHD_Connection *conn = r->conn;
 	/* After this exchange r belongs to the server thread again. */
 	if (atomic_exchange(&r->state, RS_ANSWERED) == RS_SUSPENDED)

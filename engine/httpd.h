@@ -56,6 +56,11 @@ struct httpd_opts {
 	size_t body_max;            /* default route body limit; 0: default */
 	size_t conn_memory;         /* per-connection buffer; 0: default */
 	int turbo;                  /* 1: MHD_USE_TURBO (fewer syscalls) */
+	int thread_per_connection;  /* 1: one thread per connection (poll mode)
+	                               instead of the epoll pool; a deferred
+	                               answer then blocks only that connection's
+	                               thread (no suspend/resume); threads is
+	                               ignored. See docs/WEBHOOK.md. */
 };
 
 enum httpd_method {
@@ -124,7 +129,7 @@ void httpd_quiesce(struct httpd *h);
 
 /*
  * httpd_drain - wait until every request handed to a handler has been
- * answered, for at most timeout_ms. Returns 0, or -ETIMEDOUT with requests
+ * answered and its answer sent (or its client gone), for at most timeout_ms. Returns 0, or -ETIMEDOUT with requests
  * still unanswered. Thread-safe; call it from a thread that is not going to
  * answer them.
  */
@@ -145,8 +150,9 @@ struct httpd_stats {
 	uint64_t not_found;        /* 404 from routing */
 	uint64_t bad_method;       /* 405 from routing */
 	uint64_t deferred;         /* handlers that answered after returning */
-	uint64_t aborted;          /* connections closed before the answer */
-	uint64_t in_flight;        /* handed to a handler, not yet answered */
+	uint64_t aborted;          /* requests ended without their answer sent
+	                              (client gone, timeout, body cut) */
+	uint64_t in_flight;        /* handed to a handler, answer not yet sent */
 	unsigned connections;      /* open now */
 };
 /* httpd_stats - counters since start (relaxed reads). Thread-safe. */

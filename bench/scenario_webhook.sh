@@ -10,6 +10,8 @@
 #             thread; the connection is suspended until its batch is durable
 #   block     + append, then wait for a shared group commit in the handler
 #             (the server thread blocks, store_sync semantics)
+#   tpc       defer's work on libmicrohttpd's thread-per-connection mode: the
+#             deferred answer blocks the connection's own thread
 # Two body kinds: "single" (one JESI ON text message, ~700 B) and "statuses"
 # (a batch of $STATUSES status updates, ~28 KB). Every id is unique.
 # Env: RUNS (5) DUR (5 s) WARM (1 s) CONNS (64) THREADS (2 server threads;
@@ -82,10 +84,10 @@ EOF
 }
 
 declare -A PORT SRVPID
-start_server() {   # start_server NAME MODE
+start_server() {   # start_server NAME MODE [EXTRA]
   local name=$1 mode=$2
   "$BIN" serve --listen 127.0.0.1:0 --port-file "$TMP/$name.port" --threads "$THREADS" \
-    --mode "$mode" --sync-file "$TMP/$name.log" 2>"$TMP/$name.stats" &
+    --mode "$mode" --sync-file "$TMP/$name.log" ${3:-} 2>"$TMP/$name.stats" &
   SRVPID[$name]=$!
   PIDS+=("${SRVPID[$name]}")
   for _ in $(seq 100); do [ -s "$TMP/$name.port" ] && break; sleep 0.05; done
@@ -97,16 +99,18 @@ start_nginx
 start_server inline inline
 start_server defer defer
 start_server block block
+start_server tpc defer --tpc
 declare -A URL=(
   [nginx]="http://127.0.0.1:$NGINX_PORT/webhook"
   [inline]="http://127.0.0.1:${PORT[inline]}/webhook"
   [defer]="http://127.0.0.1:${PORT[defer]}/webhook"
   [block]="http://127.0.0.1:${PORT[block]}/webhook"
+  [tpc]="http://127.0.0.1:${PORT[tpc]}/webhook"
 )
 
 NGINX_MASTER=${PIDS[0]}
 declare -A TPID=([nginx]=$NGINX_MASTER [inline]=${SRVPID[inline]} [defer]=${SRVPID[defer]}
-                 [block]=${SRVPID[block]})
+                 [block]=${SRVPID[block]} [tpc]=${SRVPID[tpc]})
 # CPU ticks (user + system, all threads) of a target: the server process,
 # or nginx's master and workers. Server CPU per request is robust where
 # requests/s is not: this machine's two cores are shared.
@@ -141,16 +145,16 @@ wrk_run() {   # wrk_run RUN
   echo "{\"run\":$1,\"kind\":\"get\",\"target\":\"wrk_nginx\",\"r\":{\"rate_per_s\":$rps,\"p50\":\"$p50\",\"p99\":\"$p99\"}}" >>"$RES"
 }
 
-echo "scenario_webhook: $RUNS runs x (4 single + wrk + 3 statuses) x ${DUR}s" >&2
+echo "scenario_webhook: $RUNS runs x (5 single + wrk + 3 statuses) x ${DUR}s" >&2
 for run in $(seq "$RUNS"); do
-  for t in nginx inline defer block; do load "$run" single "$t"; done
+  for t in nginx inline defer block tpc; do load "$run" single "$t"; done
   wrk_run "$run"
   for t in nginx inline defer; do load "$run" statuses "$t"; done
   echo "scenario_webhook: run $run done" >&2
 done
 
 # Stop the servers and check what they counted against what the client saw.
-for name in inline defer block; do
+for name in inline defer block tpc; do
   kill -TERM "${SRVPID[$name]}"; wait "${SRVPID[$name]}" || true
 done
 
@@ -165,7 +169,7 @@ def stat(vals, unit):
             "unit": unit, "runs": len(vals)}
 metrics, ratios = {}, {}
 for kind in ("single", "statuses"):
-    targets = ["nginx", "inline", "defer", "block"] if kind == "single" else ["nginx", "inline", "defer"]
+    targets = ["nginx", "inline", "defer", "block", "tpc"] if kind == "single" else ["nginx", "inline", "defer"]
     for t in targets:
         rate = series(kind, t, "rate_per_s")
         metrics[f"{kind}_{t}_per_s"] = stat(rate, "requests/s")
@@ -192,7 +196,7 @@ if wrk:
 # the server, none was refused (bad signature / body).
 server = {}
 bad = False
-for name in ("inline", "defer", "block"):
+for name in ("inline", "defer", "block", "tpc"):
     s = json.loads(open(f"{tmp}/{name}.stats").read().strip().splitlines()[-1])
     server[name] = s
     client = sum(r["r"]["requests"] for r in rows if r["target"] == name)
@@ -201,6 +205,7 @@ for name in ("inline", "defer", "block"):
         print(f"scenario_webhook: {name}: server counts {s} vs client {client}", file=sys.stderr)
 metrics["defer_avg_batch"] = {"median": server["defer"]["avg_batch"], "unit": "requests/fdatasync", "runs": 1}
 metrics["block_avg_batch"] = {"median": server["block"]["avg_batch"], "unit": "requests/fdatasync", "runs": 1}
+metrics["tpc_avg_batch"] = {"median": server["tpc"]["avg_batch"], "unit": "requests/fdatasync", "runs": 1}
 out = {"scenario": "webhook",
        "params": {"runs": int(runs), "duration_s": float(dur), "warmup_s": float(warm),
                   "conns": int(conns), "server_threads": int(threads),

@@ -10,8 +10,13 @@ if(BANDITORE_SANITIZE)
   add_link_options(-fsanitize=${_san})
   add_compile_definitions(BANDITORE_SANITIZED=1)
 endif()
-if(BANDITORE_FUZZ AND NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
-  message(FATAL_ERROR "BANDITORE_FUZZ needs clang (CC=clang)")
+if(BANDITORE_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "BANDITORE_FUZZ needs clang (CC=clang)")
+  endif()
+  # Coverage instrumentation everywhere, so libFuzzer sees the edges of the
+  # libraries under test; only the fuzz binaries link the fuzzer runtime.
+  add_compile_options(-fsanitize=fuzzer-no-link)
 endif()
 if(BANDITORE_FUZZ)
   # Coverage instrumentation for every object, not only the fuzz targets:

@@ -99,6 +99,9 @@ const char *bnd_strerror(int code)
 	case BND_E_STORE_TRUNCATED: return "store record truncated";
 	case BND_E_STORE_CORRUPT: return "store record has an impossible field";
 	case BND_E_STORE_MISMATCH: return "derived file does not match its log";
+	case BND_E_CMD_UTF8: return "command text is not valid UTF-8";
+	case BND_E_CMD_TOOLONG: return "command text is too long";
+	case BND_E_CMD_KEYWORD: return "command keyword is empty, too long or a reserved word";
 	case BND_E_WEBHOOK_SIG_MISSING: return "webhook signature header missing";
 	case BND_E_WEBHOOK_SIG_MALFORMED: return "webhook signature is not sha256= and 64 hex digits";
 	case BND_E_WEBHOOK_SIG_MISMATCH: return "webhook signature does not match the body";
@@ -111,6 +114,27 @@ const char *bnd_strerror(int code)
 	case BND_E_HTTPD_START: return "HTTP server failed to start";
 	case BND_E_HTTPD_ROUTE: return "invalid HTTP route or server already started";
 	case BND_E_HTTPD_ANSWERED: return "HTTP request already answered";
+	case BND_E_NOTICE_ID: return "malformed notice id";
+	case BND_E_NOTICE_CATEGORY: return "unknown notice category";
+	case BND_E_NOTICE_TEXT: return "notice text is empty, not UTF-8 or too long";
+	case BND_E_NOTICE_TEMPLATE: return "bad template name, language or parameter";
+	case BND_E_NOTICE_JSON: return "notice.json is unreadable or malformed";
+	case BND_E_NOTICE_TAG: return "callback data is not <notice_id>:<ordinal>";
+	case BND_E_RCPT_MAGIC: return "recipient list has a bad magic number";
+	case BND_E_RCPT_VERSION: return "recipient list has an unsupported version";
+	case BND_E_RCPT_CHECKSUM: return "recipient list checksum mismatch (damaged data)";
+	case BND_E_RCPT_TRUNCATED: return "recipient list truncated";
+	case BND_E_RCPT_CORRUPT: return "recipient list is not ascending valid numbers";
+	case BND_E_RCPT_MISMATCH: return "recipient list belongs to another notice";
+	case BND_E_JOURNAL_MAGIC: return "journal has a bad magic number";
+	case BND_E_JOURNAL_VERSION: return "journal has an unsupported version";
+	case BND_E_JOURNAL_CHECKSUM: return "journal checksum mismatch before the tail (damaged data)";
+	case BND_E_JOURNAL_TRUNCATED: return "journal header truncated";
+	case BND_E_JOURNAL_CORRUPT: return "journal record has an impossible field";
+	case BND_E_JOURNAL_MISMATCH: return "journal belongs to another notice or recipient list";
+	case BND_E_JOURNAL_WINDOW: return "ordinal is past the journal's tracking window";
+	case BND_E_JOURNAL_FINAL: return "ordinal already has a final outcome";
+	case BND_E_JOURNAL_STATE: return "notice state change not allowed";
 	default: break;
 	}
 	if (code < 0 && code > -4096) {

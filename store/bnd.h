@@ -44,6 +44,20 @@ enum {
 	BND_E_STORE_CORRUPT = -10205,  /* a field holds an impossible value */
 	BND_E_STORE_MISMATCH = -10206, /* a derived file belongs to another log */
 
+	/* engine bands: each module adds its codes here, in its own band, and
+	 * their strings to bnd_strerror in bnd.c.
+	 *   -11100 cmd (command parser)     -11200 webhook / HTTP server
+	 *   -11300 API client               -11400 event loop
+	 *   -11500 sender                   -11600 limiter
+	 *   -11700 notices and journal      -11800 configuration
+	 *   -11900 wa-mock                                                   */
+	BND_E_ENGINE_BASE = -11000,
+
+	/* command parser: -11100 .. -11199 (engine/cmd.h, engine/ufold.h) */
+	BND_E_CMD_UTF8 = -11101,       /* the text is not valid UTF-8 */
+	BND_E_CMD_TOOLONG = -11102,    /* the text is longer than CMD_MAX_INPUT bytes */
+	BND_E_CMD_KEYWORD = -11103,    /* the keyword is empty, too long or a vocabulary word */
+
 	/* webhook receiver and HTTP server: -11200 .. -11299 */
 	BND_E_WEBHOOK_SIG_MISSING = -11201,  /* no X-Hub-Signature-256 header (answer 401) */
 	BND_E_WEBHOOK_SIG_MALFORMED = -11202,/* not "sha256=" + 64 hex digits (answer 401) */
@@ -58,14 +72,28 @@ enum {
 	BND_E_HTTPD_ROUTE = -11252,          /* bad route, table full, or server started */
 	BND_E_HTTPD_ANSWERED = -11253,       /* the request was already answered */
 
-	/* engine bands: each module adds its codes here, in its own band, and
-	 * their strings to bnd_strerror in bnd.c.
-	 *   -11100 cmd (command parser)     -11200 webhook / HTTP server
-	 *   -11300 API client               -11400 event loop
-	 *   -11500 sender                   -11600 limiter
-	 *   -11700 notices and journal      -11800 configuration
-	 *   -11900 wa-mock                                                   */
-	BND_E_ENGINE_BASE = -11000,
+	/* notices, recipient lists and journals: -11700 .. -11749 */
+	BND_E_NOTICE_ID = -11701,         /* a notice id is not n-YYYYmmddTHHMMSS-xxxx */
+	BND_E_NOTICE_CATEGORY = -11702,   /* not emergency|disruption|deadline|event|info */
+	BND_E_NOTICE_TEXT = -11703,       /* text empty, not UTF-8, or too long */
+	BND_E_NOTICE_TEMPLATE = -11704,   /* bad template name, language or parameter */
+	BND_E_NOTICE_JSON = -11705,       /* notice.json unreadable or of the wrong shape */
+	BND_E_NOTICE_TAG = -11706,        /* biz_opaque_callback_data is not <id>:<ordinal> */
+	BND_E_RCPT_MAGIC = -11710,        /* recipients.bin: bad magic */
+	BND_E_RCPT_VERSION = -11711,      /* recipients.bin: unsupported version */
+	BND_E_RCPT_CHECKSUM = -11712,     /* recipients.bin: header or body checksum mismatch */
+	BND_E_RCPT_TRUNCATED = -11713,    /* recipients.bin: shorter than its header says */
+	BND_E_RCPT_CORRUPT = -11714,      /* recipients.bin: numbers not ascending or invalid */
+	BND_E_RCPT_MISMATCH = -11715,     /* recipients.bin belongs to another notice */
+	BND_E_JOURNAL_MAGIC = -11720,     /* journal.log: bad magic */
+	BND_E_JOURNAL_VERSION = -11721,   /* journal.log: unsupported version */
+	BND_E_JOURNAL_CHECKSUM = -11722,  /* journal.log: damage before the tail */
+	BND_E_JOURNAL_TRUNCATED = -11723, /* journal.log: header shorter than its size */
+	BND_E_JOURNAL_CORRUPT = -11724,   /* journal.log: a checksummed record is impossible */
+	BND_E_JOURNAL_MISMATCH = -11725,  /* journal.log belongs to another notice or list */
+	BND_E_JOURNAL_WINDOW = -11726,    /* ordinal at or past the tracking window's end */
+	BND_E_JOURNAL_FINAL = -11727,     /* the ordinal already has a final outcome */
+	BND_E_JOURNAL_STATE = -11728,     /* state change not allowed from the current state */
 };
 
 /*

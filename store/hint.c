@@ -1,0 +1,275 @@
+/*
+ * hint.c - the HINT file: a snapshot of the index, the block map and the
+ * source-id window, tied to the log position it covers, so that opening a
+ * big store reads one file sequentially instead of replaying every record.
+ *
+ * format: see FORMAT.md (constants in format.h).
+ *
+ * Why a slot dump: the body is the index's slot array exactly as it sits in
+ * memory (little-endian words), so loading is one read into a fresh
+ * allocation plus one validating pass, with no rehashing: about 16 bytes
+ * per slot of sequential I/O. The price is that the hint format includes
+ * the hash function, its seed and the probing scheme; changing any of them
+ * bumps FMT_HINT_VERSION, and an old hint is then simply rejected and
+ * rebuilt (it is derived data).
+ *
+ * Trust: a hint is used only when its header checksum, its body checksum,
+ * its store id and generation match the MANIFEST, the position it covers
+ * lies inside the live log at a record boundary whose checksum the hint
+ * also recorded, and every slot holds a possible value. Anything else is
+ * "rejected": ignored, the log is replayed in full, and the writer writes a
+ * new hint. A hostile hint with valid checksums can at worst make lookups
+ * wrong, never crash: entries <= grow_at(cap) < cap keeps an empty slot in
+ * every probe chain, and ordinals and positions are bounds-checked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "bnd.h"
+#include "format.h"
+#include "fsio.h"
+#include "phone.h"
+#include "store_int.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "hint.c dumps native words: port the slot dump to big-endian hosts first"
+#endif
+
+#define MAX_CAP (1ull << 36)   /* a sanity bound on a header field */
+
+static void put_header(uint8_t *h, const struct store *s, uint64_t nsrc, uint64_t body_sum)
+{
+	const struct store_seg *g = &s->segs[s->nsegs - 1];
+	memset(h, 0, FMT_HINT_HDR_LEN);
+	memcpy(h + FMT_HINT_OFF_MAGIC, FMT_HINT_MAGIC, 8);
+	le32_put(h + FMT_HINT_OFF_VERSION, FMT_HINT_VERSION);
+	le32_put(h + FMT_HINT_OFF_HDRLEN, FMT_HINT_HDR_LEN);
+	memcpy(h + FMT_HINT_OFF_STORE_ID, s->man.id, SUBLOG_ID_LEN);
+	le64_put(h + FMT_HINT_OFF_GEN, s->man.gen);
+	le64_put(h + FMT_HINT_OFF_SEG, g->seq);
+	le64_put(h + FMT_HINT_OFF_SEGOFF, g->end);
+	le64_put(h + FMT_HINT_OFF_LASTSUM, s->last_len ? s->last_sum : 0);
+	le32_put(h + FMT_HINT_OFF_LASTLEN, s->last_len);
+	le64_put(h + FMT_HINT_OFF_RECORDS, s->nrec);
+	le64_put(h + FMT_HINT_OFF_CAP, s->idx.cap);
+	le64_put(h + FMT_HINT_OFF_NBLK, s->nblk);
+	le64_put(h + FMT_HINT_OFF_NSRC, nsrc);
+	le64_put(h + FMT_HINT_OFF_ENTRIES, s->idx.n);
+	le64_put(h + FMT_HINT_OFF_BODYSUM, body_sum);
+	le64_put(h + FMT_HINT_OFF_SUM, XXH3_64bits_withSeed(h, FMT_HINT_OFF_SUM, FMT_HINT_SEED));
+}
+
+int hint_write(struct store *s)
+{
+	int rc = store__flush(s);
+	if (rc)
+		return rc;
+	/* The source window in arrival order: [start, WINDOW) then [0, start). */
+	uint64_t nsrc = s->src_total < STORE_SRC_WINDOW ? s->src_total : STORE_SRC_WINDOW;
+	uint64_t start = s->src_total > STORE_SRC_WINDOW ? s->src_total % STORE_SRC_WINDOW : 0;
+	const void *part[4] = { s->idx.slots, s->blk, s->src_ring ? s->src_ring + start : NULL,
+	                        s->src_ring };
+	size_t plen[4] = { (size_t)(s->idx.cap * FMT_SLOT_BYTES), s->nblk * 8,
+	                   (size_t)(nsrc - start) * 8, (size_t)start * 8 };
+
+	XXH3_state_t st;
+	memset(&st, 0, sizeof st);
+	XXH3_64bits_reset_withSeed(&st, FMT_HINT_SEED);
+	for (int i = 0; i < 4; i++) {
+		if (plen[i])
+			XXH3_64bits_update(&st, part[i], plen[i]);
+	}
+	uint64_t body_sum = XXH3_64bits_digest(&st);
+
+	uint8_t h[FMT_HINT_HDR_LEN];
+	put_header(h, s, nsrc, body_sum);
+	int fd = fsio_openat(s->dirfd, FMT_HINT_TMP, O_WRONLY | O_CREAT | O_TRUNC);
+	if (fd < 0)
+		return fd;
+	uint64_t off = 0;
+	rc = fsio_pwrite_all(fd, h, sizeof h, 0);
+	off += sizeof h;
+	for (int i = 0; i < 4 && !rc; i++) {
+		if (plen[i])
+			rc = fsio_pwrite_all(fd, part[i], plen[i], (off_t)off);
+		off += plen[i];
+	}
+	if (!rc)
+		rc = fsio_fdatasync(fd);
+	close(fd);
+	if (!rc)
+		rc = fsio_renameat(s->dirfd, FMT_HINT_TMP, FMT_HINT_NAME);
+	if (!rc)
+		rc = store__fsync_dir(s);
+	if (rc)
+		(void)fsio_unlinkat(s->dirfd, FMT_HINT_TMP);
+	else
+		s->hint_current = 1;
+	return rc;
+}
+
+static uint64_t file_size(int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && st.st_size > 0 ? (uint64_t)st.st_size : 0;
+}
+
+int hint_load(struct store *s, struct hint_load_res *res)
+{
+	memset(res, 0, sizeof *res);
+	int fd = fsio_openat(s->dirfd, FMT_HINT_NAME, O_RDONLY);
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
+	int rc = 0;
+	int fits = 0;
+	uint64_t *slots = NULL, *blk = NULL, *src = NULL;
+	uint8_t h[FMT_HINT_HDR_LEN];
+	ssize_t r = fsio_pread_all(fd, h, sizeof h, 0);
+	if (r < 0) {
+		rc = (int)r;
+		goto out;
+	}
+	if ((size_t)r < sizeof h || memcmp(h, FMT_HINT_MAGIC, 8) != 0 ||
+	    le32_get(h + FMT_HINT_OFF_VERSION) != FMT_HINT_VERSION ||
+	    le32_get(h + FMT_HINT_OFF_HDRLEN) != FMT_HINT_HDR_LEN ||
+	    le64_get(h + FMT_HINT_OFF_SUM) != XXH3_64bits_withSeed(h, FMT_HINT_OFF_SUM, FMT_HINT_SEED))
+		goto out;
+	/* Identity: this store, this generation, a position inside the log. */
+	uint64_t seg = le64_get(h + FMT_HINT_OFF_SEG), seg_off = le64_get(h + FMT_HINT_OFF_SEGOFF);
+	uint64_t last_sum = le64_get(h + FMT_HINT_OFF_LASTSUM);
+	uint32_t last_len = le32_get(h + FMT_HINT_OFF_LASTLEN);
+	uint64_t records = le64_get(h + FMT_HINT_OFF_RECORDS), cap = le64_get(h + FMT_HINT_OFF_CAP);
+	uint64_t nblk = le64_get(h + FMT_HINT_OFF_NBLK), nsrc = le64_get(h + FMT_HINT_OFF_NSRC);
+	uint64_t entries = le64_get(h + FMT_HINT_OFF_ENTRIES);
+	if (memcmp(h + FMT_HINT_OFF_STORE_ID, s->man.id, SUBLOG_ID_LEN) != 0 ||
+	    le64_get(h + FMT_HINT_OFF_GEN) != s->man.gen || seg < s->man.first || seg > s->man.last)
+		goto out;
+	size_t k = (size_t)(seg - s->man.first);
+	uint64_t seg_size = file_size(s->segs[k].fd);
+	if (seg_off < FMT_SEG_HDR_LEN || seg_off > seg_size)
+		goto out;
+	if (last_len) {
+		uint8_t rb[FMT_REC_MAX];
+		struct sublog_rec rec;
+		if (last_len < FMT_REC_FIXED || last_len > FMT_REC_MAX ||
+		    seg_off - FMT_SEG_HDR_LEN < last_len)
+			goto out;
+		r = fsio_pread_all(s->segs[k].fd, rb, last_len, (off_t)(seg_off - last_len));
+		if (r != (ssize_t)last_len || sublog_rec_decode(rb, last_len, &rec) != (int)last_len ||
+		    rec.sum != last_sum)
+			goto out;
+	} else if (seg_off != FMT_SEG_HDR_LEN) {
+		goto out;
+	}
+	if (cap < 64 || cap > MAX_CAP || entries > subidx_grow_at(cap) || records > SUBIDX_MAX_ORD + 1 ||
+	    nblk != (records + FMT_BLK_RECS - 1) / FMT_BLK_RECS || nsrc > STORE_SRC_WINDOW ||
+	    entries > records)
+		goto out;
+	if (file_size(fd) != FMT_HINT_HDR_LEN + cap * FMT_SLOT_BYTES + nblk * 8 + nsrc * 8)
+		goto out;
+
+	slots = bnd_malloc((size_t)(cap * FMT_SLOT_BYTES));
+	blk = bnd_malloc((size_t)((nblk > 256 ? nblk : 256) * 8));
+	src = nsrc ? bnd_malloc((size_t)nsrc * 8) : NULL;
+	if (!slots || !blk || (nsrc && !src)) {
+		rc = BND_E_NOMEM;
+		goto out;
+	}
+	subidx_advise(slots, (size_t)(cap * FMT_SLOT_BYTES));
+	uint64_t off = FMT_HINT_HDR_LEN;
+	struct { void *p; size_t n; } part[3] = {
+		{ slots, (size_t)(cap * FMT_SLOT_BYTES) }, { blk, (size_t)nblk * 8 },
+		{ src, (size_t)nsrc * 8 },
+	};
+	XXH3_state_t st;
+	memset(&st, 0, sizeof st);
+	XXH3_64bits_reset_withSeed(&st, FMT_HINT_SEED);
+	for (int i = 0; i < 3; i++) {
+		if (!part[i].n)
+			continue;
+		r = fsio_pread_all(fd, part[i].p, part[i].n, (off_t)off);
+		if (r < 0 || (size_t)r != part[i].n) {
+			if (r < 0)
+				rc = (int)r;
+			goto out;
+		}
+		XXH3_64bits_update(&st, part[i].p, part[i].n);
+		off += part[i].n;
+	}
+	uint64_t body_sum = XXH3_64bits_digest(&st);
+	if (body_sum != le64_get(h + FMT_HINT_OFF_BODYSUM))
+		goto out;
+
+	/* Every slot must hold a possible value. */
+	uint64_t counts[SUB_STATE_COUNT] = { 0 }, n = 0;
+	for (uint64_t i = 0; i < cap; i++) {
+		const uint64_t *sl = slots + 2 * i;
+		if (!sl[0]) {
+			if (sl[1])
+				goto out;
+			continue;
+		}
+		unsigned stt = subidx_state(sl);
+		if (!sublog_num_ok(subidx_number(sl)) || stt < SUB_REQUESTED || stt > SUB_INVALID ||
+		    subidx_ord(sl) >= records)
+			goto out;
+		counts[stt]++;
+		n++;
+	}
+	if (n != entries)
+		goto out;
+	for (uint64_t i = 0; i < nblk; i++) {
+		size_t bk = (size_t)(blk[i] >> FMT_POS_OFF_BITS);
+		uint64_t boff = blk[i] & ((1ull << FMT_POS_OFF_BITS) - 1);
+		if (bk > k || boff < FMT_SEG_HDR_LEN || boff > (bk == k ? seg_off : file_size(s->segs[bk].fd)))
+			goto out;
+	}
+
+	/* It fits: install. */
+	for (uint64_t i = 0; i < nsrc; i++) {
+		if ((rc = store__src_push(s, src[i])))
+			goto out;
+	}
+	subidx_free(&s->idx);
+	s->idx.slots = slots;
+	s->idx.cap = cap;
+	s->idx.n = n;
+	s->idx.grow_at = subidx_grow_at(cap);
+	slots = NULL;
+	memcpy(s->counts, counts, sizeof counts);
+	bnd_free(s->blk);
+	s->blk = blk;
+	s->nblk = (size_t)nblk;
+	s->blk_cap = (size_t)(nblk > 256 ? nblk : 256);
+	blk = NULL;
+	s->nrec = records;
+	for (size_t i = 0; i < k; i++)
+		s->segs[i].end = file_size(s->segs[i].fd);
+	s->segs[k].end = seg_off;
+	s->last_sum = last_len ? last_sum : 0;
+	s->last_len = last_len;
+	res->used = 1;
+	res->seg_idx = k;
+	res->off = seg_off;
+	fits = 1;
+out:
+	close(fd);
+	bnd_free(slots);
+	bnd_free(blk);
+	bnd_free(src);
+	if (!rc && !fits) {
+		/* Undo a partial source-window load. */
+		bnd_free(s->src_ring);
+		bnd_free(s->src_set);
+		s->src_ring = s->src_set = NULL;
+		s->src_total = 0;
+		res->rejected = 1;
+	}
+	return rc;
+}

@@ -1,0 +1,228 @@
+/* test_store_format.c - store/FORMAT.md's worked example, encoded with the
+ * store's own encoders (sublog.c, subidx.h) and compared byte for byte with
+ * the hex printed in FORMAT.md (read from the source tree), then decoded
+ * back; and the constants FORMAT.md quotes, checked against format.h. */
+#include "store_testutil.h"
+
+#include "format.h"
+#include "phone.h"
+#include "sublog.h"
+#include "subidx.h"
+
+static const uint8_t EX_ID[16] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+                                   0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10 };
+#define EX_NUMBER 393351234567ULL
+#define EX_TMS 1700000000000ULL
+#define EX_SRC "wamid.X1"
+
+static char *format_md(size_t *len)
+{
+	char p[1024];
+	const char *src = getenv("SRC_DIR");
+	if (src && *src) {
+		snprintf(p, sizeof p, "%s/store/FORMAT.md", src);
+	} else {
+		/* __FILE__ is tests/unit/test_store_format.c in the source tree */
+		snprintf(p, sizeof p, "%s", __FILE__);
+		char *cut = strstr(p, "tests/unit/");
+		cr_assert_not_null(cut, "cannot locate the source tree from %s", __FILE__);
+		strcpy(cut, "store/FORMAT.md");
+	}
+	char *b = (char *)tu_read_file(p, len);
+	cr_assert_not_null(b, "cannot read %s", p);
+	b[*len] = 0;
+	return b;
+}
+
+/* The bytes of the "```hex <name>" block: per line, the hex pairs between
+ * "ADDR:" and "|"; the address must equal the running offset. */
+static size_t md_block(const char *md, const char *name, uint8_t *out, size_t cap)
+{
+	char open[64];
+	snprintf(open, sizeof open, "```hex %s\n", name);
+	const char *p = strstr(md, open);
+	cr_assert_not_null(p, "FORMAT.md has no block %s", name);
+	p += strlen(open);
+	const char *end = strstr(p, "```");
+	cr_assert_not_null(end);
+	size_t n = 0;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			eol = end;
+		unsigned addr;
+		cr_assert_eq(sscanf(p, "%x:", &addr), 1, "block %s: bad line", name);
+		cr_assert_eq(addr, n, "block %s: address %x, expected %zx", name, addr, n);
+		const char *q = strchr(p, ':') + 1;
+		const char *bar = memchr(q, '|', (size_t)(eol - q));
+		cr_assert_not_null(bar, "block %s: no | on a line", name);
+		while (q < bar) {
+			if (*q == ' ') {
+				q++;
+				continue;
+			}
+			unsigned v;
+			cr_assert_eq(sscanf(q, "%2x", &v), 1);
+			cr_assert_lt(n, cap);
+			out[n++] = (uint8_t)v;
+			q += 2;
+		}
+		p = eol + 1;
+	}
+	return n;
+}
+
+Test(store_format, segment_example_matches_format_md_byte_for_byte)
+{
+	size_t ml;
+	char *md = format_md(&ml);
+	uint8_t want[256], got[256];
+	size_t wn = md_block(md, "segment", want, sizeof want);
+	sublog_seg_hdr_encode(got, EX_ID, 1);
+	size_t rl = sublog_rec_encode(got + FMT_SEG_HDR_LEN, EX_NUMBER, SUB_CONFIRMED, EX_TMS,
+	                              (const uint8_t *)EX_SRC, strlen(EX_SRC));
+	cr_assert_eq(wn, FMT_SEG_HDR_LEN + rl);
+	cr_assert_eq(wn, 85, "FORMAT.md says 85 bytes");
+	for (size_t i = 0; i < wn; i++)
+		cr_assert_eq(got[i], want[i], "byte 0x%zx: encoder %02x, FORMAT.md %02x", i, got[i], want[i]);
+
+	/* and back */
+	uint8_t id[16];
+	uint64_t seq;
+	cr_assert_eq(sublog_seg_hdr_decode(want, wn, id, &seq), 0);
+	cr_assert_eq(memcmp(id, EX_ID, 16), 0);
+	cr_assert_eq(seq, 1);
+	struct sublog_rec r;
+	cr_assert_eq(sublog_rec_decode(want + FMT_SEG_HDR_LEN, wn - FMT_SEG_HDR_LEN, &r), 37);
+	cr_assert_eq(r.number, EX_NUMBER);
+	cr_assert_eq(r.state, SUB_CONFIRMED);
+	cr_assert_eq(r.t_ms, EX_TMS);
+	cr_assert_eq(r.src_len, strlen(EX_SRC));
+	cr_assert_eq(memcmp(r.src, EX_SRC, r.src_len), 0);
+	cr_assert_eq(r.sum, 0x6c4d3fa1ca310711ULL, "the checksum FORMAT.md quotes");
+	/* one byte less is a truncated record */
+	cr_assert_eq(sublog_rec_decode(want + FMT_SEG_HDR_LEN, wn - FMT_SEG_HDR_LEN - 1, &r),
+	             BND_E_STORE_TRUNCATED);
+	free(md);
+}
+
+Test(store_format, manifest_example_matches_format_md)
+{
+	size_t ml;
+	char *md = format_md(&ml);
+	uint8_t want[128], got[FMT_MAN_LEN];
+	size_t wn = md_block(md, "manifest", want, sizeof want);
+	struct sublog_manifest m = { .gen = 1, .first = 1, .last = 1 };
+	memcpy(m.id, EX_ID, 16);
+	sublog_manifest_encode(got, &m);
+	cr_assert_eq(wn, FMT_MAN_LEN);
+	cr_assert_eq(memcmp(got, want, wn), 0);
+	struct sublog_manifest back;
+	cr_assert_eq(sublog_manifest_decode(want, wn, &back), 0);
+	cr_assert_eq(memcmp(&back, &m, sizeof m), 0);
+	free(md);
+}
+
+Test(store_format, slot_example_matches_format_md)
+{
+	size_t ml;
+	char *md = format_md(&ml);
+	uint8_t want[32], got[16];
+	size_t wn = md_block(md, "slot", want, sizeof want);
+	uint64_t slot[2] = { subidx_w0(EX_NUMBER, SUB_CONFIRMED, EX_TMS), subidx_w1(EX_TMS, 5) };
+	le64_put(got, slot[0]);
+	le64_put(got + 8, slot[1]);
+	cr_assert_eq(wn, FMT_SLOT_BYTES);
+	cr_assert_eq(memcmp(got, want, wn), 0);
+	uint64_t back[2] = { le64_get(want), le64_get(want + 8) };
+	cr_assert_eq(subidx_number(back), EX_NUMBER);
+	cr_assert_eq(subidx_state(back), SUB_CONFIRMED);
+	cr_assert_eq(subidx_tms(back), EX_TMS);
+	cr_assert_eq(subidx_ord(back), 5);
+	free(md);
+}
+
+Test(store_format, a_real_store_writes_the_example_record)
+{
+	char dir[256], seg[512];
+	tu_tmpdir(dir, sizeof dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	cr_assert_eq(store_append(s, EX_NUMBER, SUB_CONFIRMED, EX_TMS, (const uint8_t *)EX_SRC,
+	                          strlen(EX_SRC), NULL), 0);
+	store_close(&s);
+	tu_path(seg, sizeof seg, dir, "seg-0000000000000001.log");
+	size_t len;
+	uint8_t *b = tu_read_file(seg, &len);
+	size_t ml;
+	char *md = format_md(&ml);
+	uint8_t want[256];
+	size_t wn = md_block(md, "segment", want, sizeof want);
+	cr_assert_eq(len, wn);
+	/* Same bytes except the random store id and the header checksum. */
+	cr_assert_eq(memcmp(b, want, FMT_SEG_OFF_STORE_ID), 0);
+	cr_assert_eq(memcmp(b + FMT_SEG_OFF_SEQ, want + FMT_SEG_OFF_SEQ, 8), 0);
+	cr_assert_eq(memcmp(b + FMT_SEG_HDR_LEN, want + FMT_SEG_HDR_LEN, wn - FMT_SEG_HDR_LEN), 0);
+	free(b);
+	free(md);
+	tu_rmtree(dir);
+}
+
+Test(store_format, constants_quoted_in_format_md_match_format_h)
+{
+	size_t ml;
+	char *md = format_md(&ml);
+	char buf[64];
+	const unsigned long long seeds[] = { FMT_REC_SEED, FMT_SEG_HDR_SEED, FMT_MAN_SEED,
+	                                     FMT_HINT_SEED, FMT_IDX_SEED, FMT_SRC_SEED };
+	for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+		snprintf(buf, sizeof buf, "0x%llx", seeds[i]);
+		cr_assert_not_null(strstr(md, buf), "FORMAT.md does not mention seed %s", buf);
+	}
+	const char *strs[] = { FMT_SEG_MAGIC, FMT_MAN_MAGIC, FMT_HINT_MAGIC, FMT_MANIFEST_NAME,
+	                       FMT_HINT_NAME, FMT_LOCK_NAME, "seg-0000000000000001.log" };
+	for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+		cr_assert_not_null(strstr(md, strs[i]), "FORMAT.md does not mention %s", strs[i]);
+	snprintf(buf, sizeof buf, "(%u bytes)", FMT_SEG_HDR_LEN);
+	cr_assert_not_null(strstr(md, buf));
+	snprintf(buf, sizeof buf, "(%u bytes)", FMT_MAN_LEN);
+	cr_assert_not_null(strstr(md, buf));
+	snprintf(buf, sizeof buf, "(%u bytes)", FMT_HINT_HDR_LEN);
+	cr_assert_not_null(strstr(md, buf));
+	snprintf(buf, sizeof buf, "(%u + src_len)", FMT_REC_FIXED);
+	cr_assert_not_null(strstr(md, buf));
+	snprintf(buf, sizeof buf, "%u..%u", FMT_REC_FIXED, FMT_REC_MAX);
+	cr_assert_not_null(strstr(md, buf));
+	snprintf(buf, sizeof buf, "record `i × %u`", FMT_BLK_RECS);
+	cr_assert_not_null(strstr(md, buf));
+	cr_assert_eq(FMT_REC_SRC_MAX, STORE_SRC_MAX);
+	cr_assert_eq(FMT_REC_OFF_SRC, FMT_REC_FIXED);
+	cr_assert_eq(FMT_NUM_BITS + FMT_STATE_BITS + (FMT_TMS_BITS - FMT_TMSLO_BITS), 64);
+	cr_assert_eq(FMT_TMSLO_BITS + FMT_ORD_BITS, 64);
+	cr_assert_lt(999999999999999ULL, 1ULL << FMT_NUM_BITS);
+	free(md);
+}
+
+Test(store_format, quick_number_check_agrees_with_phone_valid)
+{
+	const uint64_t edges[] = { 0, 1, 9999999ULL, 10000000ULL, 10000001ULL, 99999999999999ULL,
+	                           999999999999999ULL, 1000000000000000ULL, UINT64_MAX,
+	                           393351234567ULL };
+	for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+		cr_assert_eq(sublog_num_ok(edges[i]), phone_valid(edges[i]), "%llu",
+		             (unsigned long long)edges[i]);
+	for (uint64_t n = 1; n < UINT64_MAX / 3; n = n * 3 + 1)
+		cr_assert_eq(sublog_num_ok(n), phone_valid(n), "%llu", (unsigned long long)n);
+}
+
+Test(store_format, segment_names_round_trip)
+{
+	char name[FMT_SEG_NAME_LEN + 1];
+	sublog_seg_name(name, 0x1234abcdULL);
+	cr_assert_str_eq(name, "seg-000000001234abcd.log");
+	uint64_t seq;
+	cr_assert_eq(sublog_seg_parse_name(name, &seq), 1);
+	cr_assert_eq(seq, 0x1234abcdULL);
+	cr_assert_eq(sublog_seg_parse_name("seg-000000001234ABCD.log", &seq), 0);
+	cr_assert_eq(sublog_seg_parse_name("seg-1.log", &seq), 0);
+	cr_assert_eq(sublog_seg_parse_name("HINT", &seq), 0);
+}

@@ -102,6 +102,18 @@ const char *bnd_strerror(int code)
 	case BND_E_CMD_UTF8: return "command text is not valid UTF-8";
 	case BND_E_CMD_TOOLONG: return "command text is too long";
 	case BND_E_CMD_KEYWORD: return "command keyword is empty, too long or a reserved word";
+	case BND_E_WEBHOOK_SIG_MISSING: return "webhook signature header missing";
+	case BND_E_WEBHOOK_SIG_MALFORMED: return "webhook signature is not sha256= and 64 hex digits";
+	case BND_E_WEBHOOK_SIG_MISMATCH: return "webhook signature does not match the body";
+	case BND_E_WEBHOOK_TOO_LARGE: return "webhook body over the size limit";
+	case BND_E_WEBHOOK_JSON: return "webhook body is not valid JSON";
+	case BND_E_WEBHOOK_NOT_OBJECT: return "webhook body is not a JSON object";
+	case BND_E_WEBHOOK_TOO_MANY: return "webhook body carries more events than the limit";
+	case BND_E_WEBHOOK_HANDSHAKE: return "webhook verification handshake refused";
+	case BND_E_HTTPD_LISTEN: return "listen address must be HOST:PORT";
+	case BND_E_HTTPD_START: return "HTTP server failed to start";
+	case BND_E_HTTPD_ROUTE: return "invalid HTTP route or server already started";
+	case BND_E_HTTPD_ANSWERED: return "HTTP request already answered";
 	case BND_E_NOTICE_ID: return "malformed notice id";
 	case BND_E_NOTICE_CATEGORY: return "unknown notice category";
 	case BND_E_NOTICE_TEXT: return "notice text is empty, not UTF-8 or too long";

@@ -58,6 +58,20 @@ enum {
 	BND_E_CMD_TOOLONG = -11102,    /* the text is longer than CMD_MAX_INPUT bytes */
 	BND_E_CMD_KEYWORD = -11103,    /* the keyword is empty, too long or a vocabulary word */
 
+	/* webhook receiver and HTTP server: -11200 .. -11299 */
+	BND_E_WEBHOOK_SIG_MISSING = -11201,  /* no X-Hub-Signature-256 header (answer 401) */
+	BND_E_WEBHOOK_SIG_MALFORMED = -11202,/* not "sha256=" + 64 hex digits (answer 401) */
+	BND_E_WEBHOOK_SIG_MISMATCH = -11203, /* HMAC differs: forged, altered or wrong secret (401) */
+	BND_E_WEBHOOK_TOO_LARGE = -11204,    /* body over the size limit (answer 413) */
+	BND_E_WEBHOOK_JSON = -11205,         /* body is not valid JSON (answer 400) */
+	BND_E_WEBHOOK_NOT_OBJECT = -11206,   /* top-level JSON value is not an object (400) */
+	BND_E_WEBHOOK_TOO_MANY = -11207,     /* more events in one body than the limit (413) */
+	BND_E_WEBHOOK_HANDSHAKE = -11208,    /* GET verification refused (answer 403) */
+	BND_E_HTTPD_LISTEN = -11250,         /* listen address is not HOST:PORT */
+	BND_E_HTTPD_START = -11251,          /* libmicrohttpd refused to start */
+	BND_E_HTTPD_ROUTE = -11252,          /* bad route, table full, or server started */
+	BND_E_HTTPD_ANSWERED = -11253,       /* the request was already answered */
+
 	/* notices, recipient lists and journals: -11700 .. -11749 */
 	BND_E_NOTICE_ID = -11701,         /* a notice id is not n-YYYYmmddTHHMMSS-xxxx */
 	BND_E_NOTICE_CATEGORY = -11702,   /* not emergency|disruption|deadline|event|info */

@@ -18,9 +18,3 @@ if(BANDITORE_FUZZ)
   # libraries under test; only the fuzz binaries link the fuzzer runtime.
   add_compile_options(-fsanitize=fuzzer-no-link)
 endif()
-if(BANDITORE_FUZZ)
-  # Coverage instrumentation for every object, not only the fuzz targets:
-  # without it libFuzzer sees the harness's edges but not the library code
-  # it is meant to explore. The targets add -fsanitize=fuzzer themselves.
-  add_compile_options(-fsanitize=fuzzer-no-link)
-endif()

@@ -20,6 +20,11 @@ static void check_extractor(const uint8_t *data, size_t size)
 	struct waerr_parsed p;
 	if (waerr_parse(data, size, &p, st, sizeof st) != 0)
 		abort();
+	/* jansson accepts some documents with a raw NUL byte in them (it ends
+	 * a number token: {"code":3<NUL>} parses); they are not JSON, the
+	 * extractor refuses them, so they are no disagreement. */
+	if (memchr(data, 0, size))
+		return;
 	json_t *root = json_loadb((const char *)data, size, 0, NULL);
 	if (!json_is_object(root)) {
 		json_decref(root);

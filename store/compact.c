@@ -5,7 +5,7 @@
  * format: see FORMAT.md (constants in format.h).
  *
  * Steps, and what a crash after each leaves (the writer's next open removes
- * every segment outside MANIFEST's range and every *.tmp):
+ * every segment outside MANIFEST's range, MANIFEST.tmp and HINT.tmp):
  *   1. sync everything appended          old set, complete
  *   2. unlink HINT                        old set, full replay on open
  *   3. write new segments seq last+1..    old set + leftovers (removed)

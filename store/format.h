@@ -12,7 +12,9 @@
 #ifndef STORE_FORMAT_H
 #define STORE_FORMAT_H
 
-/* ---- file names (inside the store directory) ---- */
+/* ---- file names (inside the store directory) ----
+ * The store owns exactly these names; the directory may hold other files
+ * (the data directory is shared), which the store never touches. */
 #define FMT_LOCK_NAME "LOCK"               /* flock target + holder text */
 #define FMT_MANIFEST_NAME "MANIFEST"       /* the live segment set */
 #define FMT_MANIFEST_TMP "MANIFEST.tmp"    /* written, fsynced, renamed */
@@ -21,7 +23,6 @@
 #define FMT_SEG_PREFIX "seg-"              /* seg-<16 lower-case hex digits>.log */
 #define FMT_SEG_SUFFIX ".log"
 #define FMT_SEG_NAME_LEN 24                /* strlen("seg-0000000000000001.log") */
-#define FMT_TMP_SUFFIX ".tmp"              /* any *.tmp is a leftover */
 
 /* ---- segment file header ---- */
 #define FMT_SEG_MAGIC "BNDSTSEG"           /* 8 bytes, no NUL on disk */

@@ -850,7 +850,8 @@ static int create_new(struct store *s, struct store_open_info *info)
 }
 
 /* Remove what an interrupted roll or compaction left: segments outside
- * the live set and *.tmp files. Writer only. */
+ * the live set and the store's own temporary files (only those: the data
+ * directory may be shared with other modules' files). Writer only. */
 static int remove_leftovers(struct store *s)
 {
 	DIR *d = fdopendir(dup(s->dirfd));
@@ -860,9 +861,9 @@ static int remove_leftovers(struct store *s)
 	int rc = 0, removed = 0;
 	while ((e = readdir(d))) {
 		uint64_t seq;
-		size_t l = strlen(e->d_name), tl = sizeof FMT_TMP_SUFFIX - 1;
 		int seg = sublog_seg_parse_name(e->d_name, &seq);
-		int tmp = l > tl && strcmp(e->d_name + l - tl, FMT_TMP_SUFFIX) == 0;
+		int tmp = strcmp(e->d_name, FMT_MANIFEST_TMP) == 0 ||
+		          strcmp(e->d_name, FMT_HINT_TMP) == 0;
 		if ((seg && (seq < s->man.first || seq > s->man.last)) || tmp) {
 			if ((rc = fsio_unlinkat(s->dirfd, e->d_name)))
 				break;

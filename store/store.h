@@ -76,8 +76,14 @@ struct store_open_info {
  *   BND_E_NOTFOUND        no store in dir and no STORE_CREATE
  *   BND_E_STORE_MAGIC, _VERSION, _CHECKSUM, _TRUNCATED, _CORRUPT
  *                         damage before the tail (info names file and offset)
+ *   BND_E_STORE_MISMATCH  a segment belongs to another store or sequence
+ *   BND_E_INVAL           dir NULL or empty, or STORE_RDONLY with STORE_CREATE
  *   BND_E_NOMEM, -errno   allocation or system failure
- * On failure *out is NULL and nothing was changed on disk.
+ * On failure *out is NULL and no store data was changed on disk (a writer
+ * may have rewritten LOCK's holder text).
+ * A writer also writes the hint at once when it had to replay without one.
+ * A read-only opener retries a few times (for up to ~0.3 s) when a
+ * concurrent compaction replaces the segments under it.
  */
 int store_open(struct store **out, const char *dir, const struct store_opts *opts,
                struct store_open_info *info);
@@ -95,9 +101,16 @@ int store_close(struct store **s);
  * store_sync(s, *ticket) returns 0. src is the source id (the inbound
  * message id), 0..STORE_SRC_MAX bytes, may be NULL when src_len is 0.
  * ticket may be NULL.
- * Returns 0; BND_E_INVAL (bad number or state); BND_E_RANGE (src too long);
- * BND_E_RDONLY; -ENOSPC, -EIO and other -errno when the write fails: then
- * the record is in neither the log nor the index and earlier data is intact.
+ * Returns 0; BND_E_INVAL (bad number or state, or src NULL with src_len);
+ * BND_E_RANGE (src too long, t_ms >= 2^42 i.e. past year 2109, or 2^33
+ * records since the last compaction); BND_E_RDONLY; BND_E_NOMEM;
+ * -ENOSPC, -EIO and other -errno when the write fails: then the record is
+ * in neither the log nor the index and earlier data is intact. After
+ * -ENOSPC (also -EDQUOT, -EFBIG) appends work again once space is freed;
+ * after any other write or sync failure every append returns -EIO until
+ * the store is reopened.
+ * Appends are buffered in memory (1 MiB) and written in large writes; a
+ * segment rolls over past opts->segment_max_bytes.
  */
 int store_append(struct store *s, uint64_t number, enum sub_state st, uint64_t t_ms,
                  const uint8_t *src, size_t src_len, uint64_t *ticket);
@@ -145,14 +158,20 @@ struct store_record {
 
 /*
  * store_get_record - the latest record of number, read from the log (the
- * consent ledger entry). Returns 0, BND_E_NOTFOUND, or a read/damage error.
+ * consent ledger entry: state, when, and the source message id). It reads
+ * at most 64 records of the log (or the append buffer), so it costs a
+ * pread, not a lookup. Returns 0, BND_E_NOTFOUND, BND_E_INVAL (bad number
+ * or rec NULL), or a read/damage error (-errno, BND_E_STORE_*).
  */
 int store_get_record(struct store *s, uint64_t number, struct store_record *rec);
 
 /*
  * store_src_seen - 1 when a record with this source id was appended among
- * the last STORE_SRC_WINDOW records (across restarts: the window is rebuilt
- * on open), else 0. Used to drop webhook redeliveries.
+ * the last STORE_SRC_WINDOW records that carried a source id (across
+ * restarts: the window is saved in the hint, or rebuilt from the log on
+ * open), else 0. Used to drop webhook redeliveries. Compares 64-bit hashes
+ * of the ids (a false "seen" has odds ~2^-46 per call). The window costs a
+ * fixed 6 MiB, allocated with the first source id.
  */
 #define STORE_SRC_WINDOW 262144
 int store_src_seen(struct store *s, const uint8_t *src, size_t src_len);

@@ -264,3 +264,27 @@ Test(store_compact, allocation_failure_at_every_step_keeps_the_old_set)
 	store_close(&s);
 	tu_rmtree(dir);
 }
+
+Test(store_compact, other_files_in_the_data_directory_are_left_alone)
+{
+	char dir[256], p[512];
+	tu_tmpdir(dir, sizeof dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	const char *foreign[] = { "journal.tmp", "notices-1.log", "seg-notes.log", "HINT.old" };
+	for (size_t i = 0; i < 4; i++) {
+		tu_path(p, sizeof p, dir, foreign[i]);
+		tu_write_file(p, (const uint8_t *)"keep", 4);
+	}
+	enum sub_state want[NUMS];
+	fill(s, want);
+	cr_assert_eq(store_compact(s, NULL), 0);
+	store_close(&s);
+	s = tu_open(dir, 0, NULL);
+	check_old_or_new(s, want);
+	store_close(&s);
+	for (size_t i = 0; i < 4; i++) {
+		tu_path(p, sizeof p, dir, foreign[i]);
+		cr_assert(tu_file_contains(p, "keep", 4), "%s survives", foreign[i]);
+	}
+	tu_rmtree(dir);
+}

@@ -19,8 +19,9 @@
  * are moved to another state in a later batch (transitions), so the check
  * also covers "the latest acknowledged state wins".
  *
- * Batches have a random size (1..64) so that syncs of several threads
- * overlap in varied ways (group commit). The process stops by itself after
+ * Batches have a random size (1..64) and a random pause (0..2 ms) after
+ * them, so that syncs of several threads overlap in varied ways (group
+ * commit) while the log stays small enough to re-check after every kill. The process stops by itself after
  * MAX_SECONDS (default 30) or 10^6 records per thread: the loop is bounded.
  * Exit codes: 0 stopped by itself, 1 an error (printed on stderr).
  */
@@ -159,6 +160,7 @@ static void *writer_main(void *arg)
 		if (write_all(buf, len) != 0)
 			goto fail;
 		acked = i;
+		usleep((useconds_t)(splitmix(&w->rng) % 2000));
 	}
 	free(buf);
 	return NULL;

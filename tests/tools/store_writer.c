@@ -183,9 +183,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "store_writer: RUN 0..99, THREADS 1..10, MAX_SECONDS 1..600\n");
 		return 1;
 	}
-	char holder[64];
-	snprintf(holder, sizeof holder, "store_writer (pid %ld)", (long)getpid());
-	struct store_opts opts = { .flags = STORE_CREATE, .holder = holder };
+	struct store_opts opts = { .flags = STORE_CREATE, .holder = "store_writer" };
 	struct store_open_info info;
 	struct store *s = NULL;
 	int rc = store_open(&s, argv[1], &opts, &info);

@@ -583,9 +583,12 @@ static int sub_verify(int argc, char **argv, const struct cli_global *g)
 		return CLI_EXIT_FAIL;
 	}
 	if (vrc != 0) {
+		/* err_msg adds what the code does not say, unless it only repeats
+		 * the file and offset. */
+		int extra = vi.err_msg[0] && !(vi.err_file[0] && strstr(vi.err_msg, vi.err_file));
 		cli_error("verify: damaged store: %s in %s/%s at offset %llu%s%s", bnd_strerror(vrc),
 		          g->data_dir, vi.err_file[0] ? vi.err_file : "?",
-		          (unsigned long long)vi.err_offset, vi.err_msg[0] ? ": " : "", vi.err_msg);
+		          (unsigned long long)vi.err_offset, extra ? ": " : "", extra ? vi.err_msg : "");
 		if (g->json)
 			cli_json_print(cli_json_pack(
 				"{s:b,s:I,s:I,s:I,s:I,s:b,s:s,s:s,s:I}", "ok", 0, "segments",

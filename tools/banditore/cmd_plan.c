@@ -343,6 +343,14 @@ static int bad_value(const char *flag, const char *value, const char *want)
 	return 2;
 }
 
+/* bnd_strerror's plan messages start with "plan: ", which the CLI's own
+ * "banditore plan:" prefix already says. */
+static const char *plan_message(int code)
+{
+	const char *m = bnd_strerror(code);
+	return strncmp(m, "plan: ", 6) == 0 ? m + 6 : m;
+}
+
 static const char *flag_of(int code)
 {
 	switch (code) {
@@ -436,8 +444,9 @@ int cmd_plan(int argc, char **argv)
 			series = u;
 			break;
 		case OPT_PLOT:
-			if (!*optarg)
-				return bad_value("--plot", optarg, "a file name ending in .svg or .png");
+			if (plot_check_path(optarg) != 0)
+				return bad_value("--plot", optarg,
+				                 "a file name ending in .svg or .png (no control characters)");
 			plot_path = optarg;
 			break;
 		case OPT_SIMULATE:
@@ -483,9 +492,9 @@ int cmd_plan(int argc, char **argv)
 			if (opt_of[i][0] == rc)
 				val = given[opt_of[i][1]];
 		if (val)
-			fprintf(stderr, "banditore plan: %s '%s': %s\n", flag, val, bnd_strerror(rc));
+			fprintf(stderr, "banditore plan: %s '%s': %s\n", flag, val, plan_message(rc));
 		else
-			fprintf(stderr, "banditore plan: %s\n", bnd_strerror(rc));
+			fprintf(stderr, "banditore plan: %s\n", plan_message(rc));
 		return 2;
 	}
 

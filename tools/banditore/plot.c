@@ -8,8 +8,10 @@
  *
  * Flow: locate the binary (BANDITORE_GNUPLOT or PATH) before anything else,
  * so a missing gnuplot is one clear error; build the whole script in memory;
- * posix_spawn gnuplot with the read end of a pipe as stdin and stderr as
- * stdout (gnuplot's chatter must never mix with a JSON report); write the
+ * create the temporary output beside the target (so an unwritable place is
+ * a plain error); posix_spawn gnuplot with the read end of a pipe as stdin
+ * and /dev/null as stdout (nothing of gnuplot's may mix with a JSON report
+ * or spill an image on a terminal; its errors go to stderr); write the
  * script; wait; check the exit status and that the temporary output is not
  * empty; rename it over the target.
  *
@@ -59,6 +61,14 @@ static int has_control(const char *s)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return 1;
 	return 0;
+}
+
+int plot_check_path(const char *path)
+{
+	enum fmt fmt;
+	if (!path || !*path || has_control(path))
+		return BND_E_INVAL;
+	return pick_format(path, &fmt);
 }
 
 /* Find an executable: a name with '/' is taken as is; otherwise each PATH
@@ -239,11 +249,10 @@ int plot_delivery(const struct plot_spec *spec)
 
 	if (!spec_valid(spec))
 		return BND_E_INVAL;
-	rc = pick_format(spec->path, &fmt);
+	rc = plot_check_path(spec->path);
 	if (rc)
 		return rc;
-	if (has_control(spec->path))
-		return BND_E_INVAL;
+	(void)pick_format(spec->path, &fmt);
 	const char *name = getenv("BANDITORE_GNUPLOT");
 	rc = find_exe(name && *name ? name : "gnuplot", exe, sizeof exe);
 	if (rc)
@@ -256,6 +265,17 @@ int plot_delivery(const struct plot_spec *spec)
 	/* Keep the extension last: nothing in gnuplot depends on it, but a
 	 * leftover file is recognisable. */
 	snprintf(tmp, tlen, "%s.tmp%ld", spec->path, (long)getpid());
+
+	/* Create the temporary output ourselves: an unwritable directory is
+	 * then a plain -errno here, not a gnuplot that falls back to writing
+	 * the image to its stdout. */
+	int tfd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (tfd < 0) {
+		rc = -errno;
+		bnd_free(tmp);
+		return rc;
+	}
+	close(tfd);
 
 	FILE *mem = open_memstream(&script, &script_len);
 	if (!mem) {
@@ -278,9 +298,12 @@ int plot_delivery(const struct plot_spec *spec)
 		goto out;
 	}
 	fa_init = 1;
-	/* dup2 clears O_CLOEXEC on the copies, so only stdin/stdout survive. */
+	/* dup2 clears O_CLOEXEC on the copy, so only the script pipe survives
+	 * as stdin. gnuplot's stdout goes nowhere: it may carry an image if
+	 * something goes wrong, and ours may carry JSON; its errors use stderr. */
 	if ((rc = posix_spawn_file_actions_adddup2(&fa, pipefd[0], STDIN_FILENO)) ||
-	    (rc = posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO))) {
+	    (rc = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null",
+	                                           O_WRONLY, 0))) {
 		rc = -rc;
 		goto out;
 	}

@@ -44,14 +44,22 @@ struct plot_spec {
 };
 
 /*
+ * plot_check_path - 0 when path names a file plot_delivery can write by its
+ * extension (.svg or .png, any case) and has no control character;
+ * BND_E_PLAN_PLOT_FORMAT or BND_E_INVAL otherwise. Lets a caller refuse a
+ * bad --plot before any work. Pure.
+ */
+int plot_check_path(const char *path);
+
+/*
  * plot_delivery - write the plot described by spec to spec->path.
  * The time axis is in minutes when t_end_s is at most 48 h, in hours up to
  * 60 days, in days beyond; marks are drawn only on a minute axis.
  * The gnuplot binary is $BANDITORE_GNUPLOT when set and non-empty (a path,
  * or a name searched in PATH), else "gnuplot" from PATH. gnuplot writes to
  * a temporary file beside the target, renamed into place on success, so a
- * failure never leaves a half-written plot; gnuplot's own messages go to
- * stderr (never stdout, which may carry JSON).
+ * failure never leaves a half-written plot; gnuplot's error messages go to
+ * stderr, its stdout to /dev/null (ours may carry JSON).
  * Returns 0; BND_E_PLAN_PLOT_FORMAT (extension not .svg/.png, any case);
  * BND_E_PLAN_GNUPLOT_MISSING; BND_E_PLAN_GNUPLOT_FAILED (non-zero exit or
  * no output); BND_E_INVAL (bad spec, or a control character in the path);

@@ -398,7 +398,9 @@ int plan_compute(const struct plan_input *in, struct plan_result *out)
 
 	/* 2. throughput and retries */
 	r.little_rate = (double)in->window / r.latency_mean_s;
-	r.limited_by_window = r.little_rate < in->rate;
+	/* A relative margin: W = R x L exactly (200 x 0.2 s at 1,000/s) must
+	 * not count as window-limited through a rounding error. */
+	r.limited_by_window = r.little_rate < in->rate * (1.0 - 1e-9);
 	r.effective_rate = r.limited_by_window ? r.little_rate : in->rate;
 	double geo = 0.0, fk = 1.0;          /* 1 + F + ... + F^(K-1); F^K */
 	for (uint32_t k = 0; k < k_max; k++) {

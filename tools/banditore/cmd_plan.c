@@ -245,11 +245,14 @@ static void print_report(FILE *f, const struct plan_result *r, const char *plot_
 	        in->max_attempts);
 
 	fmt_duration(d1, r->seconds_to_last_recipient);
-	fprintf(f, "  last recipient reached after  %s (%.1f s)\n", d1,
-	        r->seconds_to_last_recipient);
+	if (r->seconds_to_last_recipient < 60.0)
+		fprintf(f, "  last recipient reached after  %s\n", d1);
+	else
+		fprintf(f, "  last recipient reached after  %s (%.1f s)\n", d1,
+		        r->seconds_to_last_recipient);
 	if (r->tier_windows > 1) {
-		fprintf(f, "  24 h windows used             %" PRIu64 " (tier %s: %s per window)\n",
-		        r->tier_windows, t_s, t_s);
+		fprintf(f, "  24 h windows used             %" PRIu64 " (at most %s recipients each)\n",
+		        r->tier_windows, t_s);
 	}
 	fprintf(f, "  send rate                     %.1f msg/s, limited by %s\n",
 	        r->effective_rate,

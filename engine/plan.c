@@ -29,9 +29,14 @@
  *        (1 - P) * sum_k w_k * E[D(t - c_k - L)]
  *    and E[(y - L)+] has the closed form H(y) = y Phi(z) - E[L] Phi(z - sigma)
  *    with z = (ln y - mu) / sigma. Coverage is that count over N.
- * 6. The last recipient is reached when the expected number of recipients
- *    still to be accepted (of those that will be) drops below one half:
- *    N (C_final - C(t)) <= 0.5, found by bisection on the non-decreasing C.
+ * 6. A recipient is settled when its outcome is known: accepted, failed
+ *    permanently (at its first response) or given up (at the response to
+ *    its K-th failed attempt). The last recipient is settled when the
+ *    expected number not yet settled drops below one half:
+ *    N (1 - S(t)) <= 0.5, found by bisection on the non-decreasing S. Using
+ *    "settled" rather than "accepted" keeps the figure honest: more errors
+ *    never make a fan-out finish sooner (fewer successes would otherwise
+ *    make the last success come earlier), and it is when the sender is done.
  *
  * Evaluating C(t) touches only the blocks whose ramp, shifted by c_k and the
  * latency tail (exp(mu + 7 sigma): P(Z > 7) ~ 1e-12 of the mass ignored),
@@ -83,7 +88,7 @@ int plan_validate(const struct plan_input *in)
 	if (in->recipients < 1 || in->recipients > PLAN_MAX_RECIPIENTS)
 		return BND_E_PLAN_RECIPIENTS;
 	/* Written so that NaN fails every comparison and lands on the error. */
-	if (!(in->rate > 0.0 && in->rate <= PLAN_MAX_RATE))
+	if (!(in->rate >= PLAN_MIN_RATE && in->rate <= PLAN_MAX_RATE))
 		return BND_E_PLAN_RATE;
 	if (!tier_valid(in->tier))
 		return BND_E_PLAN_TIER;
@@ -178,6 +183,30 @@ double plan_coverage_at(const struct plan_result *r, double t_s)
 	return c < r->coverage_final ? c : r->coverage_final;
 }
 
+double plan_settled_at(const struct plan_result *r, double t_s)
+{
+	if (!(t_s > 0.0))
+		return 0.0;
+	const double p = r->in.permanent_rate;
+	const uint32_t k_last = r->in.max_attempts - 1;
+	/* accepted, by attempt */
+	double acc = 0.0;
+	for (uint32_t k = 0; k <= k_last; k++) {
+		if (r->attempt_weight[k] <= 0.0)
+			continue;
+		acc += r->attempt_weight[k] *
+		       dispatched_accepted(r, t_s - r->attempt_offset_s[k]);
+	}
+	/* given up: the response to the last attempt, weight F^K */
+	double give_up = r->give_up_weight > 0.0
+		? r->give_up_weight * dispatched_accepted(r, t_s - r->attempt_offset_s[k_last])
+		: 0.0;
+	/* permanent failures: at the first response */
+	double perm = p > 0.0 ? p * dispatched_accepted(r, t_s) : 0.0;
+	double s = ((1.0 - p) * (acc + give_up) + perm) / (double)r->in.recipients;
+	return s < 1.0 ? s : 1.0;
+}
+
 /* A time by which everything that will be accepted is (to ~1e-12 of N). */
 static double horizon(const struct plan_result *r)
 {
@@ -188,23 +217,30 @@ static double horizon(const struct plan_result *r)
 	       r->attempt_offset_s[r->in.max_attempts - 1] + r->latency_tail_s + 1.0;
 }
 
+/* The earliest t with f(r, t) >= level, f non-decreasing. Bounded
+ * bisection: 200 halvings exceed double precision for any horizon, and
+ * 1 ms is finer than anything the model resolves. */
+static double solve(const struct plan_result *r,
+                    double (*f)(const struct plan_result *, double), double level)
+{
+	double lo = 0.0, hi = horizon(r);
+	for (int i = 0; i < 200 && hi - lo > 1e-3; i++) {
+		double mid = lo + (hi - lo) / 2.0;
+		if (f(r, mid) >= level)
+			hi = mid;
+		else
+			lo = mid;
+	}
+	return hi;
+}
+
 double plan_time_to(const struct plan_result *r, double coverage)
 {
 	if (!(coverage > 0.0))
 		return 0.0;
 	if (coverage > r->coverage_final * (1.0 + 1e-12))
 		return -1.0;
-	double lo = 0.0, hi = horizon(r);
-	/* Bounded bisection: 200 halvings exceed double precision for any
-	 * horizon, and 1 ms is finer than anything the model resolves. */
-	for (int i = 0; i < 200 && hi - lo > 1e-3; i++) {
-		double mid = lo + (hi - lo) / 2.0;
-		if (plan_coverage_at(r, mid) >= coverage)
-			hi = mid;
-		else
-			lo = mid;
-	}
-	return hi;
+	return solve(r, plan_coverage_at, coverage);
 }
 
 double plan_series_end(const struct plan_result *r)
@@ -414,6 +450,7 @@ int plan_compute(const struct plan_input *in, struct plan_result *out)
 	r.expected_permanent = n * p;
 	r.expected_gave_up = n * (1.0 - p) * fk;
 	r.coverage_final = (1.0 - p) * (1.0 - fk);
+	r.give_up_weight = fk;
 
 	double w = 1.0, c = 0.0;
 	for (uint32_t k = 0; k < k_max; k++) {
@@ -450,8 +487,7 @@ int plan_compute(const struct plan_input *in, struct plan_result *out)
 	r.coverage_1m = plan_coverage_at(&r, 60.0);
 	r.coverage_5m = plan_coverage_at(&r, 300.0);
 	r.coverage_15m = plan_coverage_at(&r, 900.0);
-	double target = r.coverage_final - 0.5 / n;
-	r.seconds_to_last_recipient = target > 0.0 ? plan_time_to(&r, target) : 0.0;
+	r.seconds_to_last_recipient = solve(&r, plan_settled_at, 1.0 - 0.5 / n);
 	r.seconds_to_50pct = plan_time_to(&r, 0.5);
 	r.seconds_to_90pct = plan_time_to(&r, 0.9);
 

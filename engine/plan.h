@@ -20,8 +20,9 @@
  * accepted request relative to the first dispatch. Its empirical curve is
  * (number accepted by t) / N, evaluated at the same instants with
  * plan_coverage_at; its last acceptance time compares with
- * seconds_to_last_recipient, and its 1/5/15-minute coverage with
- * coverage_1m/5m/15m. plan_to_json carries the model version and the full
+ * seconds_to_last_recipient (when nobody has failures to retry; otherwise
+ * with the time of the last final outcome, see plan_settled_at), and its
+ * 1/5/15-minute coverage with coverage_1m/5m/15m. plan_to_json carries the model version and the full
  * input echo so a stored prediction can be re-evaluated later.
  */
 #ifndef PLAN_H
@@ -59,6 +60,7 @@
 
 /* Validation limits: beyond these an input is a typo, not a plan. */
 #define PLAN_MAX_RECIPIENTS 1000000000ull
+#define PLAN_MIN_RATE 0.001           /* one message per 1,000 s: slower is a typo */
 #define PLAN_MAX_RATE 10000.0
 #define PLAN_MAX_LATENCY_S 60.0       /* slower than this is a client timeout: an error */
 #define PLAN_MAX_LATENCY_SPREAD 100.0 /* p99 / p50 beyond this is not log-normal data */
@@ -82,7 +84,8 @@
  */
 struct plan_input {
 	uint64_t recipients;     /* N: deduplicated recipients, 1..PLAN_MAX_RECIPIENTS */
-	double rate;             /* R: throughput limit, requests/s (80, 1000, 20) */
+	double rate;             /* R: throughput limit, requests/s (80, 1000, 20);
+	                          * PLAN_MIN_RATE..PLAN_MAX_RATE */
 	uint32_t tier;           /* T: unique users per rolling 24 h; 0 = unlimited */
 	double latency_p50_s;    /* API latency median, seconds */
 	double latency_p99_s;    /* 99th percentile; == p50 means a fixed latency */
@@ -148,12 +151,13 @@ struct plan_result {
 	 * offset c[k] after the recipient's first dispatch */
 	double attempt_weight[PLAN_MAX_ATTEMPTS];
 	double attempt_offset_s[PLAN_MAX_ATTEMPTS];
+	double give_up_weight;           /* F^K: share of the non-permanent that give up */
 	double latency_tail_s;           /* latency beyond which the model ignores mass */
 
 	/* results */
 	double coverage_final;           /* (1 - P)(1 - F^K) */
 	double coverage_1m, coverage_5m, coverage_15m;
-	double seconds_to_last_recipient;
+	double seconds_to_last_recipient; /* every recipient settled: accepted or failed */
 	double seconds_to_50pct;         /* < 0: never reached */
 	double seconds_to_90pct;         /* < 0: never reached */
 	double retry_overhead;           /* extra requests per recipient: attempts - 1 */
@@ -200,6 +204,15 @@ int plan_compute(const struct plan_input *in, struct plan_result *out);
  * in t_s. r must come from a successful plan_compute.
  */
 double plan_coverage_at(const struct plan_result *r, double t_s);
+
+/*
+ * plan_settled_at - expected fraction of N whose outcome is known at t_s:
+ * accepted, failed permanently, or given up after the last attempt (0..1,
+ * non-decreasing, >= plan_coverage_at). seconds_to_last_recipient is where
+ * fewer than half a recipient remains unsettled. Its measured counterpart is
+ * the sender's count of final outcomes over time.
+ */
+double plan_settled_at(const struct plan_result *r, double t_s);
 
 /*
  * plan_time_to - the earliest time at which coverage reaches the fraction

@@ -100,7 +100,7 @@ const char *bnd_strerror(int code)
 	case BND_E_STORE_CORRUPT: return "store record has an impossible field";
 	case BND_E_STORE_MISMATCH: return "derived file does not match its log";
 	case BND_E_PLAN_RECIPIENTS: return "plan: recipients must be 1 to 1000000000";
-	case BND_E_PLAN_RATE: return "plan: rate must be above 0 and at most 10000 msg/s";
+	case BND_E_PLAN_RATE: return "plan: rate must be 0.001 to 10000 msg/s";
 	case BND_E_PLAN_TIER: return "plan: tier must be 250, 1000, 2000, 10000, 100000 or 0 (unlimited)";
 	case BND_E_PLAN_LATENCY: return "plan: latency needs 0 < p50 <= p99 <= 60 s and p99 <= 100 x p50";
 	case BND_E_PLAN_ERROR_RATE: return "plan: transient error rate must be a fraction from 0 to 0.99";

@@ -56,7 +56,7 @@ enum {
 	/* capacity plan (engine/plan.c, banditore plan): -11750 .. -11799,
 	 * a sub-band of the notices band */
 	BND_E_PLAN_RECIPIENTS = -11751, /* recipients outside 1 .. PLAN_MAX_RECIPIENTS */
-	BND_E_PLAN_RATE = -11752,       /* rate not above 0 or above PLAN_MAX_RATE */
+	BND_E_PLAN_RATE = -11752,       /* rate outside PLAN_MIN_RATE .. PLAN_MAX_RATE */
 	BND_E_PLAN_TIER = -11753,       /* not a messaging-limit tier */
 	BND_E_PLAN_LATENCY = -11754,    /* latency p50/p99 out of range or p99 < p50 */
 	BND_E_PLAN_ERROR_RATE = -11755, /* transient error rate outside [0, 0.99] */

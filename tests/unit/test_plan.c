@@ -270,13 +270,35 @@ Test(plan, exhausted_attempts_and_permanent_failures_lower_coverage)
 	cr_assert_float_eq(plan_coverage_at(&r, 1e7), r.coverage_final, 1e-12);
 }
 
+Test(plan, failures_settle_at_their_last_response)
+{
+	/* One attempt each: half fail, but everyone is settled one latency
+	 * after their request, exactly like the error-free plan. */
+	struct plan_input in = base(8000, 80);
+	fixed_latency(&in, 0.2);
+	in.max_attempts = 1;
+	in.error_rate = 0.5;
+	struct plan_result r = run(&in);
+	cr_assert_float_eq(r.seconds_to_last_recipient, (8000 - 0.5) / 80.0 + 0.2, 0.01);
+	cr_assert_float_eq(r.coverage_final, 0.5, 1e-12);
+	/* Two attempts: the given-up ones settle at their second response,
+	 * 0.2 + 6 s (pair interval) + 0.2 s after their first request; the
+	 * dispatch takes 1.5 requests per recipient. */
+	in.max_attempts = 2;
+	r = run(&in);
+	cr_assert_float_eq(r.seconds_to_last_recipient,
+	                   (8000 - 0.5 / 0.5) / (80 / 1.5) + 0.2 + 6.0 + 0.2, 0.02,
+	                   "got %f", r.seconds_to_last_recipient);
+}
+
 Test(plan, nobody_reached_is_a_warning)
 {
 	struct plan_input in = base(1, 80);
 	in.permanent_rate = 0.9;
 	struct plan_result r = run(&in);
 	cr_assert(has_warning(&r, PLAN_WARN_NOBODY));
-	cr_assert_float_eq(r.seconds_to_last_recipient, 0.0, 1e-12);
+	/* Settled all the same: one response after one latency. */
+	cr_assert_lt(r.seconds_to_last_recipient, 60.0);
 }
 
 /* ---- monotonicity ---- */
@@ -368,12 +390,17 @@ Test(plan, series_agrees_with_the_coverage_figures)
 		cr_assert_geq(pts[i].coverage, pts[i - 1].coverage, "non-decreasing at %zu", i);
 		cr_assert_leq(pts[i].coverage, r.coverage_final);
 	}
-	/* At the last-recipient time fewer than one recipient is missing; a
-	 * second earlier, more than half of one still is. */
+	/* At the last-recipient time fewer than half a recipient is unsettled
+	 * (not yet accepted nor failed for good); a second earlier, more is.
+	 * Settled is never behind accepted, and ends at everyone. */
 	double n = 300000;
 	double t = r.seconds_to_last_recipient;
+	cr_assert_leq(n * (1 - plan_settled_at(&r, t)), 0.5 + 1e-6);
+	cr_assert_gt(n * (1 - plan_settled_at(&r, t - 1.0)), 0.5);
 	cr_assert_leq(n * (r.coverage_final - plan_coverage_at(&r, t)), 0.5 + 1e-6);
-	cr_assert_gt(n * (r.coverage_final - plan_coverage_at(&r, t - 1.0)), 0.5);
+	for (size_t i = 0; i < 3601; i += 10)
+		cr_assert_geq(plan_settled_at(&r, pts[i].t_s), pts[i].coverage);
+	cr_assert_float_eq(plan_settled_at(&r, 1e7), 1.0, 1e-12);
 	/* The 50% time is where the curve crosses 50%. */
 	cr_assert_geq(plan_coverage_at(&r, r.seconds_to_50pct), 0.5);
 	cr_assert_lt(plan_coverage_at(&r, r.seconds_to_50pct - 0.01), 0.5);
@@ -473,6 +500,7 @@ Test(plan, rejects_every_out_of_range_input)
 	BAD(recipients, PLAN_MAX_RECIPIENTS + 1, BND_E_PLAN_RECIPIENTS);
 	BAD(recipients, UINT64_MAX, BND_E_PLAN_RECIPIENTS);
 	BAD(rate, 0, BND_E_PLAN_RATE);
+	BAD(rate, 1e-300, BND_E_PLAN_RATE);
 	BAD(rate, -80, BND_E_PLAN_RATE);
 	BAD(rate, 1e9, BND_E_PLAN_RATE);
 	BAD(rate, NAN, BND_E_PLAN_RATE);
@@ -614,4 +642,128 @@ Test(plan, json_null_for_unreached_coverage_and_no_series_on_request)
 	cr_assert_eq(plan_to_json(&r, 10001, &o), BND_E_INVAL);
 	cr_assert_eq(plan_to_json(NULL, 0, &o), BND_E_INVAL);
 	cr_assert_eq(plan_to_json(&r, 0, NULL), BND_E_INVAL);
+}
+
+/* ---- robustness: random inputs, valid or not ---- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+	/* xorshift64*: deterministic, so a failure reproduces */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static double uniform(double lo, double hi)
+{
+	return lo + (hi - lo) * (double)(rng() >> 11) / 9007199254740992.0;
+}
+
+Test(plan, random_valid_inputs_give_finite_consistent_results)
+{
+	const uint32_t tiers[] = { 0, 250, 1000, 2000, 10000, 100000 };
+	for (int i = 0; i < 1500; i++) {
+		struct plan_input in;
+		plan_input_defaults(&in);
+		in.recipients = 1 + (uint64_t)exp(uniform(0, log(1e9) - 1e-9));
+		in.rate = exp(uniform(log(PLAN_MIN_RATE), log(PLAN_MAX_RATE)));
+		in.tier = tiers[rng() % 6];
+		in.latency_p50_s = exp(uniform(log(1e-4), log(PLAN_MAX_LATENCY_S)));
+		double p99 = in.latency_p50_s * exp(uniform(0, log(PLAN_MAX_LATENCY_SPREAD)));
+		in.latency_p99_s = p99 < PLAN_MAX_LATENCY_S ? p99 : PLAN_MAX_LATENCY_S;
+		in.error_rate = rng() % 3 ? uniform(0, PLAN_MAX_ERROR_RATE) : 0;
+		in.permanent_rate = rng() % 3 ? uniform(0, 0.999) : 0;
+		in.window = 1 + (uint32_t)(rng() % PLAN_MAX_WINDOW);
+		in.max_attempts = 1 + (uint32_t)(rng() % PLAN_MAX_ATTEMPTS);
+		in.pair_interval_s = uniform(0, PLAN_MAX_PAIR_INTERVAL_S);
+		struct plan_result r = run(&in);
+		cr_assert(isfinite(r.seconds_to_last_recipient) && r.seconds_to_last_recipient >= 0,
+		          "case %d", i);
+		cr_assert(r.coverage_final >= 0 && r.coverage_final <= 1, "case %d", i);
+		const double at[] = { 1, 60, 300, 900, 3600, 86400 };
+		double prev = 0;
+		for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+			double c = plan_coverage_at(&r, at[k]);
+			cr_assert(isfinite(c) && c >= prev - 1e-12 && c <= r.coverage_final,
+			          "case %d: C(%g) = %g after %g", i, at[k], c, prev);
+			prev = c;
+		}
+		/* The bisection ends where the condition holds; only the ignored
+		 * latency tail (~1e-12 of N) could leave a sliver more. */
+		double missing = (double)in.recipients *
+		                 (1 - plan_settled_at(&r, r.seconds_to_last_recipient));
+		cr_assert_leq(missing, 0.5 + 1e-3, "case %d: %g missing", i, missing);
+		cr_assert_geq(r.window_recommended, r.window_min, "case %d", i);
+		cr_assert_leq(r.nwarnings, PLAN_MAX_WARNINGS);
+	}
+}
+
+Test(plan, random_plans_are_monotonic_in_rate_errors_and_window)
+{
+	const uint32_t tiers[] = { 0, 250, 1000, 2000, 10000, 100000 };
+	for (int i = 0; i < 3000; i++) {
+		struct plan_input in = base(1 + (uint64_t)exp(uniform(0, log(1e7))),
+		                            exp(uniform(log(0.01), log(5000))));
+		in.tier = tiers[rng() % 6];
+		in.latency_p50_s = exp(uniform(log(1e-3), log(5)));
+		in.latency_p99_s = fmin(60, in.latency_p50_s * exp(uniform(0, log(50))));
+		in.error_rate = rng() % 2 ? uniform(0, 0.6) : 0;
+		in.permanent_rate = rng() % 2 ? uniform(0, 0.5) : 0;
+		in.window = 1 + (uint32_t)(rng() % 5000);
+		in.max_attempts = 1 + (uint32_t)(rng() % 12);
+		struct plan_result a = run(&in), b;
+		const double slack = 1e-9 * a.seconds_to_last_recipient + 2e-3;
+
+		struct plan_input j = in;
+		j.rate = fmin(PLAN_MAX_RATE, in.rate * uniform(1, 3));
+		b = run(&j);
+		cr_assert_leq(b.seconds_to_last_recipient, a.seconds_to_last_recipient + slack,
+		              "case %d: rate %g -> %g slower", i, in.rate, j.rate);
+
+		j = in;
+		j.error_rate = fmin(PLAN_MAX_ERROR_RATE, in.error_rate + uniform(0, 0.3));
+		b = run(&j);
+		cr_assert_geq(b.seconds_to_last_recipient, a.seconds_to_last_recipient - slack,
+		              "case %d: errors %g -> %g faster", i, in.error_rate, j.error_rate);
+		cr_assert_leq(b.coverage_5m, a.coverage_5m + 1e-12, "case %d", i);
+		cr_assert_leq(b.coverage_final, a.coverage_final + 1e-12, "case %d", i);
+
+		j = in;
+		j.window = in.window * 2;
+		b = run(&j);
+		cr_assert_leq(b.seconds_to_last_recipient, a.seconds_to_last_recipient + slack,
+		              "case %d: window %u -> %u slower", i, in.window, j.window);
+	}
+}
+
+Test(plan, random_bytes_never_crash)
+{
+	/* Start from a valid input and overwrite a random run of its bytes, so
+	 * both the validation and the arithmetic behind it get exercised. */
+	int accepted = 0;
+	for (int i = 0; i < 20000; i++) {
+		struct plan_input in = base(1 + rng() % 1000000, 80);
+		unsigned char *b = (unsigned char *)&in;
+		size_t at = rng() % sizeof in, len = 1 + rng() % 8;
+		for (size_t k = at; k < at + len && k < sizeof in; k++)
+			b[k] = (unsigned char)rng();
+		struct plan_result r;
+		int rc = plan_compute(&in, &r);
+		if (rc == 0) {
+			accepted++;
+			cr_assert(isfinite(r.seconds_to_last_recipient) && r.seconds_to_last_recipient >= 0,
+			          "N %llu R %g T %u p50 %g p99 %g F %g P %g W %u K %u S %g -> %g",
+			          (unsigned long long)in.recipients, in.rate, in.tier, in.latency_p50_s,
+			          in.latency_p99_s, in.error_rate, in.permanent_rate, in.window,
+			          in.max_attempts, in.pair_interval_s, r.seconds_to_last_recipient);
+			cr_assert(r.coverage_final >= 0 && r.coverage_final <= 1);
+			cr_assert(isfinite(r.coverage_15m));
+		} else {
+			cr_assert(rc <= -11750 && rc > -11800, "a plan code, got %d", rc);
+		}
+	}
+	cr_assert_gt(accepted, 1000, "the mutations must leave many inputs valid");
 }

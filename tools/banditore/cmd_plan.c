@@ -245,11 +245,14 @@ static void print_report(FILE *f, const struct plan_result *r, const char *plot_
 	        in->max_attempts);
 
 	fmt_duration(d1, r->seconds_to_last_recipient);
+	/* With failures the figure is when the last outcome is known (accepted
+	 * or failed for good): say so rather than promise a reach. */
+	const char *what = (double)in->recipients * (1.0 - r->coverage_final) < 0.5
+		? "last recipient reached after" : "last outcome known after    ";
 	if (r->seconds_to_last_recipient < 60.0)
-		fprintf(f, "  last recipient reached after  %s\n", d1);
+		fprintf(f, "  %s  %s\n", what, d1);
 	else
-		fprintf(f, "  last recipient reached after  %s (%.1f s)\n", d1,
-		        r->seconds_to_last_recipient);
+		fprintf(f, "  %s  %s (%.1f s)\n", what, d1, r->seconds_to_last_recipient);
 	if (r->tier_windows > 1) {
 		fprintf(f, "  24 h windows used             %" PRIu64 " (at most %s recipients each)\n",
 		        r->tier_windows, t_s);

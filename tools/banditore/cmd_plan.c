@@ -318,7 +318,9 @@ static int draw(const struct plan_result *r, const char *path)
 		         ", permanent %.1f%%  (%s)", in->window, in->latency_p50_s * 1000.0,
 		         in->error_rate * 100.0, in->permanent_rate * 100.0, PLAN_MODEL_VERSION);
 	fmt_duration(dur, r->seconds_to_last_recipient);
-	snprintf(vlabel, sizeof vlabel, "last recipient: %s", dur);
+	snprintf(vlabel, sizeof vlabel, "%s: %s",
+	         (double)in->recipients * (1.0 - r->coverage_final) < 0.5
+	         ? "last recipient" : "last outcome known", dur);
 
 	struct plot_mark marks[3];
 	const double at[3] = { 60.0, 300.0, 900.0 };

@@ -16,7 +16,7 @@
  * which does not exist yet: the flag is recognised and refused with a note.
  * The model's outputs are designed for that comparison (see plan.h).
  */
-#include "cmd_plan.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -375,12 +375,12 @@ static const char *flag_of(int code)
 	return "input";
 }
 
-int cmd_plan(int argc, char **argv)
+int cmd_plan(int argc, char **argv, const struct cli_global *g)
 {
 	struct plan_input in;
 	plan_input_defaults(&in);
 	const char *given[OPT_SIMULATE + 1] = { 0 };
-	int json = 0, have_n = 0;
+	int json = g->json, have_n = 0;
 	uint64_t series = JSON_SERIES_DEFAULT;
 	const char *plot_path = NULL;
 	uint64_t u;

@@ -761,8 +761,11 @@ static int parse_str(const struct config_key *k, const char *s, size_t len, stru
 		if (len < k->min || len > k->max)
 			goto bad_value;
 		bad = url_check(s, len, k->opts, &secret);
-		if (secret)
-			return secret_err(err, errlen, k->key, o, "BANDITORE_WA_TOKEN");
+		if (secret) {
+			snprintf(why, sizeof why, "%s: secrets come only from the environment "
+			         "(BANDITORE_WA_TOKEN and the others, docs/CONFIG.md)", bad);
+			return key_err(err, errlen, BND_E_CONFIG_SECRET, k->key, o, why);
+		}
 		if (bad)
 			break;
 		if ((k->opts & CONFIG_O_BASE_URL) && s[len - 1] == '/')

@@ -219,10 +219,12 @@ void config_free(struct config *c);
  * the file is checked before anything is applied: on failure c is
  * unchanged.
  *   err   gets one line naming the key path and what is expected, e.g.
- *         config: "api.rate": must be an integer from 1 to 100000 (file x.json)
+ *         config: "api.rate": must be an integer from 1 to 100000, got 0 (in x.json)
+ *         (string values are never echoed: they might be a number or a token)
  * Returns 0; -errno of open/read (err says which file); BND_E_CONFIG_SYNTAX
- * (not JSON, with line and column; not an object; larger than
- * CONFIG_FILE_MAX); BND_E_CONFIG_UNKNOWN (no such key); BND_E_CONFIG_TYPE
+ * (not JSON, with line and column; not an object; not a regular file;
+ * larger than CONFIG_FILE_MAX; nested deeper than 32 levels);
+ * BND_E_CONFIG_UNKNOWN (no such key, or a dotted member name); BND_E_CONFIG_TYPE
  * (wrong JSON type); BND_E_CONFIG_VALUE (out of range or bad shape);
  * BND_E_CONFIG_SECRET (a key that looks like a secret); BND_E_NOMEM.
  */

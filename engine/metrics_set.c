@@ -4,7 +4,7 @@
  * Each family below is registered with ALL its label values up front, so
  * the exposition always shows every series (a zero is information: "no
  * 131026 failures" reads differently from "no data"), the number of series
- * is fixed (about 230), and nothing that comes from outside (a phone number,
+ * is fixed (about 200), and nothing that comes from outside (a phone number,
  * a notice text, an unknown error code) can ever become a label. Error
  * codes are a bounded table of the codes the reference documents, plus
  * "transport", "http" and "other" for the rest.

@@ -58,6 +58,20 @@ enum {
 	BND_E_CMD_TOOLONG = -11102,    /* the text is longer than CMD_MAX_INPUT bytes */
 	BND_E_CMD_KEYWORD = -11103,    /* the keyword is empty, too long or a vocabulary word */
 
+	/* webhook receiver and HTTP server: -11200 .. -11299 */
+	BND_E_WEBHOOK_SIG_MISSING = -11201,  /* no X-Hub-Signature-256 header (answer 401) */
+	BND_E_WEBHOOK_SIG_MALFORMED = -11202,/* not "sha256=" + 64 hex digits (answer 401) */
+	BND_E_WEBHOOK_SIG_MISMATCH = -11203, /* HMAC differs: forged, altered or wrong secret (401) */
+	BND_E_WEBHOOK_TOO_LARGE = -11204,    /* body over the size limit (answer 413) */
+	BND_E_WEBHOOK_JSON = -11205,         /* body is not valid JSON (answer 400) */
+	BND_E_WEBHOOK_NOT_OBJECT = -11206,   /* top-level JSON value is not an object (400) */
+	BND_E_WEBHOOK_TOO_MANY = -11207,     /* more events in one body than the limit (413) */
+	BND_E_WEBHOOK_HANDSHAKE = -11208,    /* GET verification refused (answer 403) */
+	BND_E_HTTPD_LISTEN = -11250,         /* listen address is not HOST:PORT */
+	BND_E_HTTPD_START = -11251,          /* libmicrohttpd refused to start */
+	BND_E_HTTPD_ROUTE = -11252,          /* bad route, table full, or server started */
+	BND_E_HTTPD_ANSWERED = -11253,       /* the request was already answered */
+
 	/* notices, recipient lists and journals: -11700 .. -11749 */
 	BND_E_NOTICE_ID = -11701,         /* a notice id is not n-YYYYmmddTHHMMSS-xxxx */
 	BND_E_NOTICE_CATEGORY = -11702,   /* not emergency|disruption|deadline|event|info */
@@ -80,23 +94,6 @@ enum {
 	BND_E_JOURNAL_WINDOW = -11726,    /* ordinal at or past the tracking window's end */
 	BND_E_JOURNAL_FINAL = -11727,     /* the ordinal already has a final outcome */
 	BND_E_JOURNAL_STATE = -11728,     /* state change not allowed from the current state */
-	/* API client (waclient, wareq, waerr): -11300 .. -11399 */
-	BND_E_WA_FULL = -11301,        /* every request slot of the window is in use */
-	BND_E_WA_UTF8 = -11302,        /* text is not valid UTF-8 (strict building) */
-	BND_E_WA_CONFIG = -11303,      /* API base URL, version, phone-number-id or token unusable */
-	BND_E_WA_CURL = -11304,        /* libcurl refused a handle or an option */
-
-	/* event loop: -11400 .. -11499 */
-	BND_E_LOOP_NOURING = -11401,   /* io_uring was requested but the kernel refused it */
-	BND_E_LOOP_CURL = -11402,      /* libcurl's multi interface reported an error */
-	BND_E_LOOP_THREAD = -11403,    /* called from a thread that does not own the loop */
-
-	/* limiter: -11600 .. -11699 */
-	BND_E_LIM_TIER = -11601,       /* the audience exceeds the messaging-limit tier */
-	/* wa-mock: -11900 .. -11999 */
-	BND_E_WAMOCK_SPEC = -11901,    /* a malformed option value or spec string */
-	BND_E_WAMOCK_FULL = -11902,    /* a fixed-size table of the mock is full */
-	BND_E_WAMOCK_JSON = -11903,    /* a request body is not valid JSON */
 	/* configuration: -11800 .. -11849 (engine/config.h) */
 	BND_E_CONFIG_SYNTAX = -11801,  /* config file: not JSON, not an object, too large */
 	BND_E_CONFIG_UNKNOWN = -11802, /* no such key or flag */
@@ -110,6 +107,37 @@ enum {
 	BND_E_METRICS_LABELS = -11853,  /* wrong label count, bad label value */
 	BND_E_METRICS_PRIVACY = -11854, /* a label value that could be a phone number */
 	BND_E_METRICS_TYPE = -11855,    /* series of another type than its family */
+	/* wa-mock: -11900 .. -11999 */
+	BND_E_WAMOCK_SPEC = -11901,    /* a malformed option value or spec string */
+	BND_E_WAMOCK_FULL = -11902,    /* a fixed-size table of the mock is full */
+	BND_E_WAMOCK_JSON = -11903,    /* a request body is not valid JSON */
+	/* API client (waclient, wareq, waerr): -11300 .. -11399 */
+	BND_E_WA_FULL = -11301,        /* every request slot of the window is in use */
+	BND_E_WA_UTF8 = -11302,        /* text is not valid UTF-8 (strict building) */
+	BND_E_WA_CONFIG = -11303,      /* API base URL, version, phone-number-id or token unusable */
+	BND_E_WA_CURL = -11304,        /* libcurl refused a handle or an option */
+
+	/* event loop: -11400 .. -11499 */
+	BND_E_LOOP_NOURING = -11401,   /* io_uring was requested but the kernel refused it */
+	BND_E_LOOP_CURL = -11402,      /* libcurl's multi interface reported an error */
+	BND_E_LOOP_THREAD = -11403,    /* called from a thread that does not own the loop */
+
+	/* limiter: -11600 .. -11699 */
+	BND_E_LIM_TIER = -11601,       /* the audience exceeds the messaging-limit tier */
+	/* capacity plan (engine/plan.c, banditore plan): -11750 .. -11799,
+	 * a sub-band of the notices band */
+	BND_E_PLAN_RECIPIENTS = -11751, /* recipients outside 1 .. PLAN_MAX_RECIPIENTS */
+	BND_E_PLAN_RATE = -11752,       /* rate outside PLAN_MIN_RATE .. PLAN_MAX_RATE */
+	BND_E_PLAN_TIER = -11753,       /* not a messaging-limit tier */
+	BND_E_PLAN_LATENCY = -11754,    /* latency p50/p99 out of range or p99 < p50 */
+	BND_E_PLAN_ERROR_RATE = -11755, /* transient error rate outside [0, 0.99] */
+	BND_E_PLAN_PERMANENT = -11756,  /* permanent-failure rate outside [0, 1) */
+	BND_E_PLAN_WINDOW = -11757,     /* in-flight window outside 1 .. PLAN_MAX_WINDOW */
+	BND_E_PLAN_ATTEMPTS = -11758,   /* max attempts outside 1 .. PLAN_MAX_ATTEMPTS */
+	BND_E_PLAN_PAIR = -11759,       /* pair interval outside [0, 3600] s */
+	BND_E_PLAN_PLOT_FORMAT = -11770,  /* plot file name is not .svg or .png */
+	BND_E_PLAN_GNUPLOT_MISSING = -11771, /* no gnuplot executable found */
+	BND_E_PLAN_GNUPLOT_FAILED = -11772,  /* gnuplot ran but did not write the plot */
 };
 
 /*

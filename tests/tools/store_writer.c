@@ -5,7 +5,9 @@
  * write and what the store acknowledged as durable, so that a checker can
  * prove after `kill -9` that nothing acknowledged was lost.
  *
- * usage: store_writer DIR RUN [THREADS [MAX_SECONDS]]
+ * usage: store_writer DIR RUN [THREADS [MAX_SECONDS [READY_FILE]]]
+ * READY_FILE, when given, is created once the store is open, so that the
+ * test can aim its kill at the writing rather than at the open.
  *
  * Output protocol (one write(2) per batch, so lines of different threads
  * never interleave inside a line when stdout is a file opened O_APPEND):
@@ -17,8 +19,9 @@
  * are moved to another state in a later batch (transitions), so the check
  * also covers "the latest acknowledged state wins".
  *
- * Batches have a random size (1..64) so that syncs of several threads
- * overlap in varied ways (group commit). The process stops by itself after
+ * Batches have a random size (1..64) and a random pause (0..2 ms) after
+ * them, so that syncs of several threads overlap in varied ways (group
+ * commit) while the log stays small enough to re-check after every kill. The process stops by itself after
  * MAX_SECONDS (default 30) or 10^6 records per thread: the loop is bounded.
  * Exit codes: 0 stopped by itself, 1 an error (printed on stderr).
  */
@@ -135,8 +138,12 @@ static void *writer_main(void *arg)
 			goto fail;
 		uint64_t ticket = 0, t_ms = wall_ms();
 		for (k = 0; k < n; k++) {
+			/* a distinct source id per record, as inbound messages have */
+			char src[64];
+			int sl = snprintf(src, sizeof src, "wamid.crash.%llu.%llu",
+			                  (unsigned long long)nums[k], (unsigned long long)splitmix(&w->rng));
 			int rc = store_append(w->s, nums[k], (enum sub_state)sts[k], t_ms,
-			                      (const uint8_t *)"crash-test", 10, &ticket);
+			                      (const uint8_t *)src, (size_t)sl, &ticket);
 			if (rc != 0) {
 				fprintf(stderr, "store_writer: append: %s\n", bnd_strerror(rc));
 				goto fail;
@@ -153,6 +160,7 @@ static void *writer_main(void *arg)
 		if (write_all(buf, len) != 0)
 			goto fail;
 		acked = i;
+		usleep((useconds_t)(splitmix(&w->rng) % 2000));
 	}
 	free(buf);
 	return NULL;
@@ -164,8 +172,8 @@ fail:
 
 int main(int argc, char **argv)
 {
-	if (argc < 3 || argc > 5) {
-		fprintf(stderr, "usage: store_writer DIR RUN [THREADS [MAX_SECONDS]]\n");
+	if (argc < 3 || argc > 6) {
+		fprintf(stderr, "usage: store_writer DIR RUN [THREADS [MAX_SECONDS [READY_FILE]]]\n");
 		return 1;
 	}
 	int run = atoi(argv[2]);
@@ -175,9 +183,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "store_writer: RUN 0..99, THREADS 1..10, MAX_SECONDS 1..600\n");
 		return 1;
 	}
-	char holder[64];
-	snprintf(holder, sizeof holder, "store_writer (pid %ld)", (long)getpid());
-	struct store_opts opts = { .flags = STORE_CREATE, .holder = holder };
+	struct store_opts opts = { .flags = STORE_CREATE, .holder = "store_writer" };
 	struct store_open_info info;
 	struct store *s = NULL;
 	int rc = store_open(&s, argv[1], &opts, &info);
@@ -189,6 +195,11 @@ int main(int argc, char **argv)
 	if (info.tail_dropped_bytes)
 		fprintf(stderr, "store_writer: repaired a torn tail of %llu bytes\n",
 		        (unsigned long long)info.tail_dropped_bytes);
+	if (argc > 5) {
+		FILE *rf = fopen(argv[5], "w");
+		if (rf)
+			fclose(rf);
+	}
 
 	struct writer w[10];
 	pthread_t th[10];

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../tools/wa-mock/speclist.c"
+#include "../../tools/wa-mock/dheap.c"
 #include "../../tools/wa-mock/faults.c"
 #include "../../tools/wa-mock/jw.c"
 #include "../../tools/wa-mock/gerror.c"

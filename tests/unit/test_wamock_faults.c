@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../tools/wa-mock/speclist.c"
 #include "../../tools/wa-mock/faults.c"
 
 static int mix(struct faults_profile *p, const char *s)

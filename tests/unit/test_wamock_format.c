@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../tools/wa-mock/speclist.c"
+#include "../../tools/wa-mock/dheap.c"
 #include "../../tools/wa-mock/faults.c"
 #include "../../tools/wa-mock/jw.c"
 #include "../../tools/wa-mock/gerror.c"
@@ -157,6 +159,10 @@ Test(wamock_templates, parses_the_grammar_and_finds_by_name_and_language)
 	e = templates_find(&d, (const uint8_t *)"notice", 6, (const uint8_t *)"it", 2, NULL);
 	cr_assert(e && e->params == 1, "the default notice takes one parameter");
 	cr_assert_not_null(templates_find(&d, (const uint8_t *)"welcome", 7, (const uint8_t *)"it", 2, NULL));
+	/* a later entry redefines one: "--templates +welcome:it:1" */
+	cr_assert_eq(templates_parse(&d, "welcome:it:1", 12, NULL), 0);
+	e = templates_find(&d, (const uint8_t *)"welcome", 7, (const uint8_t *)"it", 2, NULL);
+	cr_assert(e && e->params == 1);
 }
 
 Test(wamock_record, lines_have_exactly_the_product_format)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../../tools/wa-mock/jtok.c"
+#include "../../tools/wa-mock/speclist.c"
 #include "../../tools/wa-mock/faults.c"
 
 static int parse(struct jdoc *d, const char *s)

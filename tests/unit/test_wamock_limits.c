@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "../../tools/wa-mock/speclist.c"
 #include "../../tools/wa-mock/faults.c"
 #include "../../tools/wa-mock/limits.c"
 #include "../../tools/wa-mock/recip.c"

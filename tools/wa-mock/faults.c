@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "bnd.h"
+#include "speclist.h"
 
 static uint64_t mix64(uint64_t x)
 {
@@ -157,34 +158,15 @@ static int parse_fault(struct faults_profile *prof, char *item)
 	return 0;
 }
 
+static int parse_fault_item(char *item, void *ud)
+{
+	return parse_fault(ud, item);
+}
+
 int faults_parse_mix(struct faults_profile *prof, const char *spec, size_t len,
                      size_t *bad_at)
 {
-	/* Items are separated by ','; an empty item (an empty spec, a doubled or
-	 * trailing comma) is an error. */
-	size_t i = 0;
-	for (;;) {
-		size_t j = i;
-		while (j < len && spec[j] != ',')
-			j++;
-		char item[64];
-		int rc;
-		if (j - i == 0 || j - i >= sizeof item) {
-			rc = BND_E_WAMOCK_SPEC;
-		} else {
-			memcpy(item, spec + i, j - i);
-			item[j - i] = '\0';
-			rc = parse_fault(prof, item);
-		}
-		if (rc != 0) {
-			if (bad_at)
-				*bad_at = i;
-			return rc;
-		}
-		if (j == len)
-			return 0;
-		i = j + 1;
-	}
+	return speclist_each(spec, len, parse_fault_item, prof, bad_at);
 }
 
 int faults_set_lognormal(struct faults_profile *prof, double p50_ms, double p99_ms)

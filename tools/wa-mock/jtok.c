@@ -16,12 +16,13 @@
  *   DONE           the root value is complete: only white space may follow
  *
  * Strings are checked completely here (escapes, surrogate pairs, UTF-8
- * shortest form, no controls, no \u0000), so the decoders below can trust
- * the bytes and need no error paths of their own.
+ * through utf8proc, no controls, no \u0000), so the decoders below can
+ * trust the bytes and need no error paths of their own.
  */
 #include "jtok.h"
 
 #include <string.h>
+#include <utf8proc.h>
 
 #include "bnd.h"
 
@@ -49,34 +50,6 @@ static long hex4(const uint8_t *p)
 		v = v * 16 + h;
 	}
 	return v;
-}
-
-/* Length of a valid UTF-8 sequence at p[0..n) starting with a byte >= 0x80,
- * or 0 if invalid (overlong, surrogate, > U+10FFFF, truncated). */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-	uint8_t c = p[0];
-	size_t k;
-	uint32_t v, min;
-	if ((c & 0xE0) == 0xC0) {
-		k = 2; v = c & 0x1F; min = 0x80;
-	} else if ((c & 0xF0) == 0xE0) {
-		k = 3; v = c & 0x0F; min = 0x800;
-	} else if ((c & 0xF8) == 0xF0) {
-		k = 4; v = c & 0x07; min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (k > n)
-		return 0;
-	for (size_t i = 1; i < k; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		v = (v << 6) | (p[i] & 0x3F);
-	}
-	if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-		return 0;
-	return k;
 }
 
 /* Scan a string whose opening quote is at p[*i - 1]; on success *i is past
@@ -123,15 +96,34 @@ static int scan_string(const uint8_t *p, size_t len, size_t *i, int *escaped)
 			continue;
 		}
 		if (c >= 0x80) {
-			size_t n = utf8_len(p + k, len - k);
-			if (n == 0)
-				return -1;
-			k += n;
+			utf8proc_int32_t cp;
+			utf8proc_ssize_t n = utf8proc_iterate(p + k, (utf8proc_ssize_t)(len - k), &cp);
+			if (n <= 0)
+				return -1;  /* invalid, overlong, surrogate or truncated */
+			k += (size_t)n;
 			continue;
 		}
 		k++;
 	}
 	return -1;
+}
+
+/* Fill t with the string whose opening quote is at p[*i]; *i moves past
+ * the closing quote. Returns 0 or -1. */
+static int string_token(struct jtok *t, const uint8_t *p, size_t len, size_t *i)
+{
+	int esc;
+	size_t k = *i + 1;
+	t->type = JTOK_STRING;
+	t->start = (uint32_t)k;
+	if (scan_string(p, len, &k, &esc) != 0) {
+		*i = k;
+		return -1;
+	}
+	t->escaped = (uint8_t)esc;
+	t->len = (uint32_t)(k - 1 - t->start);
+	*i = k;
+	return 0;
 }
 
 static int scan_number(const uint8_t *p, size_t len, size_t *i)
@@ -224,16 +216,8 @@ int jtok_parse(struct jdoc *d, const uint8_t *p, size_t len)
 		memset(t, 0, sizeof *t);
 		t->start = (uint32_t)i;
 		if (st == KEY || st == KEY_OR_END) {
-			int esc;
-			if (c != '"')
+			if (c != '"' || string_token(t, p, len, &i) != 0)
 				goto bad;
-			i++;
-			t->type = JTOK_STRING;
-			t->start = (uint32_t)i;
-			if (scan_string(p, len, &i, &esc) != 0)
-				goto bad;
-			t->escaped = (uint8_t)esc;
-			t->len = (uint32_t)(i - 1 - t->start);
 			t->next = d->n;
 			d->t[stack[sp - 1]].count++;
 			st = COLON;
@@ -254,14 +238,8 @@ int jtok_parse(struct jdoc *d, const uint8_t *p, size_t len)
 			continue;
 		}
 		if (c == '"') {
-			int esc;
-			i++;
-			t->type = JTOK_STRING;
-			t->start = (uint32_t)i;
-			if (scan_string(p, len, &i, &esc) != 0)
+			if (string_token(t, p, len, &i) != 0)
 				goto bad;
-			t->escaped = (uint8_t)esc;
-			t->len = (uint32_t)(i - 1 - t->start);
 		} else if (c == '-' || (c >= '0' && c <= '9')) {
 			t->type = JTOK_NUMBER;
 			if (scan_number(p, len, &i) != 0)

@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <utf8proc.h>
 
 void jw_init(struct jw *w, char *buf, size_t cap)
 {
@@ -59,35 +60,14 @@ static void put_u16(struct jw *w, unsigned cp)
  * code point, or 1 and U+FFFD for an invalid or truncated sequence. */
 static size_t utf8_next(const uint8_t *p, size_t len, unsigned *cp)
 {
-	uint8_t c = p[0];
-	size_t n;
-	unsigned v, min;
-	if (c < 0x80) {
-		*cp = c;
+	utf8proc_int32_t v;
+	utf8proc_ssize_t n = utf8proc_iterate(p, (utf8proc_ssize_t)len, &v);
+	if (n <= 0) {
+		*cp = 0xFFFD;
 		return 1;
-	} else if ((c & 0xE0) == 0xC0) {
-		n = 2; v = c & 0x1F; min = 0x80;
-	} else if ((c & 0xF0) == 0xE0) {
-		n = 3; v = c & 0x0F; min = 0x800;
-	} else if ((c & 0xF8) == 0xF0) {
-		n = 4; v = c & 0x07; min = 0x10000;
-	} else {
-		goto bad;
 	}
-	if (n > len)
-		goto bad;
-	for (size_t i = 1; i < n; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			goto bad;
-		v = (v << 6) | (p[i] & 0x3F);
-	}
-	if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
-		goto bad;
-	*cp = v;
-	return n;
-bad:
-	*cp = 0xFFFD;
-	return 1;
+	*cp = (unsigned)v;
+	return (size_t)n;
 }
 
 void jw_str(struct jw *w, const uint8_t *p, size_t len, enum jw_mode mode)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bnd.h"
+#include "speclist.h"
 
 static int name_ok(const char *s, size_t n, size_t max, int lang)
 {
@@ -76,33 +77,14 @@ static int parse_template(struct templates *reg, char *item)
 	return 0;
 }
 
+static int parse_template_item(char *item, void *ud)
+{
+	return parse_template(ud, item);
+}
+
 int templates_parse(struct templates *reg, const char *spec, size_t len, size_t *bad_at)
 {
-	/* Items are separated by ','; an empty item (an empty spec, a doubled or
-	 * trailing comma) is an error. */
-	size_t i = 0;
-	for (;;) {
-		size_t j = i;
-		while (j < len && spec[j] != ',')
-			j++;
-		char item[128];
-		int rc;
-		if (j == i || j - i >= sizeof item) {
-			rc = BND_E_WAMOCK_SPEC;
-		} else {
-			memcpy(item, spec + i, j - i);
-			item[j - i] = '\0';
-			rc = parse_template(reg, item);
-		}
-		if (rc != 0) {
-			if (bad_at)
-				*bad_at = i;
-			return rc;
-		}
-		if (j == len)
-			return 0;
-		i = j + 1;
-	}
+	return speclist_each(spec, len, parse_template_item, reg, bad_at);
 }
 
 static int eq(const char *s, const uint8_t *p, size_t n)
@@ -117,7 +99,9 @@ const struct templates_entry *templates_find(const struct templates *reg,
 {
 	int known = 0;
 	const struct templates_entry *hit = NULL;
-	for (int i = 0; i < reg->n && !hit; i++) {
+	/* From the end: a later entry for the same (name, language) overrides an
+	 * earlier one, so "--templates +welcome:it:1" redefines a default. */
+	for (int i = reg->n - 1; i >= 0 && !hit; i--) {
 		if (!eq(reg->t[i].name, name, name_len))
 			continue;
 		known = 1;

@@ -49,7 +49,8 @@ struct templates {
 int templates_parse(struct templates *reg, const char *spec, size_t len, size_t *bad_at);
 
 /*
- * templates_find - the entry for (name, lang), or NULL. *name_known is set
+ * templates_find - the entry for (name, lang), or NULL; the last one added
+ * wins when several match. *name_known is set
  * to 1 when the name exists in some other language (may be NULL).
  * Pure; the pointer is into reg.
  */

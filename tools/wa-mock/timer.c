@@ -1,11 +1,10 @@
 /*
- * timer.c - a min-heap of (due, item) and one thread that sleeps on a
+ * timer.c - a min-heap of (due, item) (dheap.h) and one thread that sleeps on a
  * condition variable until the earliest is due (see timer.h).
  *
  * The condition variable waits on CLOCK_MONOTONIC, the clock every due time
  * is measured on. Callbacks run without the lock held, so a callback may
- * add items. Items with equal due times fire in insertion order is not
- * promised (a heap is not stable); nothing in the mock depends on it.
+ * add items.
  */
 #include "timer.h"
 
@@ -15,18 +14,13 @@
 #include <time.h>
 
 #include "bnd.h"
-
-struct titem {
-	uint64_t due;
-	void *item;
-};
+#include "dheap.h"
 
 struct timer {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_cond_t drained;
-	struct titem *h;
-	size_t n, cap;
+	struct dheap h;
 	int closing;   /* drain: fire everything, accept nothing */
 	int stop;      /* thread exits */
 	int busy;      /* callbacks running outside the lock */
@@ -42,64 +36,31 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void sift_up(struct titem *h, size_t i)
-{
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (h[p].due <= h[i].due)
-			break;
-		struct titem t = h[p];
-		h[p] = h[i];
-		h[i] = t;
-		i = p;
-	}
-}
-
-static struct titem pop(struct timer *t)
-{
-	struct titem top = t->h[0];
-	t->h[0] = t->h[--t->n];
-	size_t i = 0;
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < t->n && t->h[l].due < t->h[m].due)
-			m = l;
-		if (r < t->n && t->h[r].due < t->h[m].due)
-			m = r;
-		if (m == i)
-			break;
-		struct titem x = t->h[m];
-		t->h[m] = t->h[i];
-		t->h[i] = x;
-		i = m;
-	}
-	return top;
-}
-
 static void *timer_main(void *arg)
 {
 	struct timer *t = arg;
 	enum { BATCH = 256 };
-	struct titem fire[BATCH];
+	struct dheap_item fire[BATCH];
 	pthread_mutex_lock(&t->mu);
 	while (!t->stop) {
 		uint64_t now = mono_ns();
 		size_t k = 0;
-		while (t->n && k < BATCH && (t->closing || t->h[0].due <= now))
-			fire[k++] = pop(t);
+		while (dheap_len(&t->h) && k < BATCH &&
+		       (t->closing || dheap_top(&t->h)->due <= now))
+			fire[k++] = dheap_pop(&t->h);
 		if (k) {
 			t->busy = 1;
 			pthread_mutex_unlock(&t->mu);
 			for (size_t i = 0; i < k; i++)
-				t->fn(fire[i].item, t->ud);
+				t->fn(fire[i].p, t->ud);
 			pthread_mutex_lock(&t->mu);
 			t->busy = 0;
 			continue;
 		}
 		if (t->closing)
 			pthread_cond_broadcast(&t->drained);
-		if (t->n) {
-			uint64_t due = t->h[0].due;
+		if (dheap_len(&t->h)) {
+			uint64_t due = dheap_top(&t->h)->due;
 			struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
 			pthread_cond_timedwait(&t->cv, &t->mu, &ts);
 		} else {
@@ -144,20 +105,8 @@ int timer_add(struct timer *t, uint64_t due_ns, void *item)
 		rc = BND_E_CLOSED;
 		goto out;
 	}
-	if (t->n == t->cap) {
-		size_t ncap = t->cap ? t->cap * 2 : 1024;
-		struct titem *nh = bnd_realloc(t->h, ncap * sizeof *nh);
-		if (!nh) {
-			rc = BND_E_NOMEM;
-			goto out;
-		}
-		t->h = nh;
-		t->cap = ncap;
-	}
-	t->h[t->n] = (struct titem){due_ns, item};
-	sift_up(t->h, t->n);
-	t->n++;
-	if (t->h[0].item == item)  /* new earliest: the sleeper must wake sooner */
+	rc = dheap_push(&t->h, due_ns, item, 0);
+	if (rc == 0 && dheap_top(&t->h)->p == item)  /* new earliest: wake sooner */
 		pthread_cond_signal(&t->cv);
 out:
 	pthread_mutex_unlock(&t->mu);
@@ -169,7 +118,7 @@ void timer_drain(struct timer *t)
 	pthread_mutex_lock(&t->mu);
 	t->closing = 1;
 	pthread_cond_signal(&t->cv);
-	while (t->n || t->busy)
+	while (dheap_len(&t->h) || t->busy)
 		pthread_cond_wait(&t->drained, &t->mu);
 	pthread_mutex_unlock(&t->mu);
 }
@@ -177,7 +126,7 @@ void timer_drain(struct timer *t)
 uint64_t timer_pending(struct timer *t)
 {
 	pthread_mutex_lock(&t->mu);
-	uint64_t n = t->n;
+	uint64_t n = dheap_len(&t->h);
 	pthread_mutex_unlock(&t->mu);
 	return n;
 }
@@ -196,7 +145,7 @@ void timer_close(struct timer **p)
 	pthread_cond_destroy(&t->cv);
 	pthread_cond_destroy(&t->drained);
 	pthread_mutex_destroy(&t->mu);
-	bnd_free(t->h);
+	dheap_free(&t->h);
 	bnd_free(t);
 	*p = NULL;
 }

@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "bnd.h"
+#include "dheap.h"
 #include "faults.h"
 #include "gerror.h"
 #include "jw.h"
@@ -62,6 +63,8 @@ struct wmsg {
 	uint64_t seq, t_ns;
 };
 
+/* A status due at `due`: in the schedule a dheap item (p = the message,
+ * tag = the status), then copied to `ready`. */
 struct wevent {
 	uint64_t due;
 	struct wmsg *m;
@@ -97,7 +100,7 @@ struct webhook {
 	CURLM *multi;
 
 	/* sender-thread state */
-	struct vec heap;            /* struct wevent, min-heap on due */
+	struct dheap heap;          /* scheduled statuses: p = struct wmsg *, tag = status */
 	struct vec ready;           /* struct wevent, due order */
 	struct vec retry;           /* struct wpost *, waiting for next_ns */
 	struct vec flight;          /* struct wpost *, in the multi handle */
@@ -132,48 +135,6 @@ static void msg_unref(struct wmsg *m)
 		bnd_free(m->tag);
 		bnd_free(m);
 	}
-}
-
-/* ---- heap of events ---- */
-
-static int heap_push(struct vec *h, const struct wevent *e)
-{
-	if (vec_push(h, e, sizeof *e) != 0)
-		return BND_E_NOMEM;
-	struct wevent *a = h->v;
-	size_t i = h->n - 1;
-	while (i > 0) {
-		size_t p = (i - 1) / 2;
-		if (a[p].due <= a[i].due)
-			break;
-		struct wevent t = a[p];
-		a[p] = a[i];
-		a[i] = t;
-		i = p;
-	}
-	return 0;
-}
-
-static struct wevent heap_pop(struct vec *h)
-{
-	struct wevent *a = h->v;
-	struct wevent top = a[0];
-	a[0] = a[--h->n];
-	size_t i = 0;
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < h->n && a[l].due < a[m].due)
-			m = l;
-		if (r < h->n && a[r].due < a[m].due)
-			m = r;
-		if (m == i)
-			break;
-		struct wevent t = a[m];
-		a[m] = a[i];
-		a[i] = t;
-		i = m;
-	}
-	return top;
 }
 
 /* ---- submission (request threads) ---- */
@@ -234,9 +195,8 @@ static void add_event(struct webhook *wh, struct wmsg *m, int status, uint64_t d
 {
 	int copies = 1 + (chance(wh, m->seq, 100 + k) < wh->c.p_dup);
 	for (int i = 0; i < copies; i++) {
-		struct wevent e = {due + (uint64_t)i * 1000000u, m, status};
 		m->refs++;
-		if (heap_push(&wh->heap, &e) != 0) {
+		if (dheap_push(&wh->heap, due + (uint64_t)i * 1000000u, m, status) != 0) {
 			m->refs--;
 			atomic_fetch_add_explicit(&wh->st->wh_dropped, 1, memory_order_relaxed);
 			continue;
@@ -556,8 +516,9 @@ static void *sender_main(void *arg)
 	while (!atomic_load(&wh->stop)) {
 		take_incoming(wh);
 		uint64_t now = mono_ns();
-		while (wh->heap.n && ((struct wevent *)wh->heap.v)[0].due <= now) {
-			struct wevent e = heap_pop(&wh->heap);
+		while (dheap_len(&wh->heap) && dheap_top(&wh->heap)->due <= now) {
+			struct dheap_item it = dheap_pop(&wh->heap);
+			struct wevent e = {it.due, it.p, it.tag};
 			if (vec_push(&wh->ready, &e, sizeof e) != 0) {
 				msg_unref(e.m);
 				atomic_fetch_add_explicit(&wh->st->wh_dropped, 1, memory_order_relaxed);
@@ -594,8 +555,8 @@ static void *sender_main(void *arg)
 		/* Sleep until the next thing to do, at most POLL_MAX_MS. */
 		now = mono_ns();
 		uint64_t next = now + POLL_MAX_MS * 1000000ull;
-		if (wh->heap.n)
-			next = min_u64(next, ((struct wevent *)wh->heap.v)[0].due);
+		if (dheap_len(&wh->heap))
+			next = min_u64(next, dheap_top(&wh->heap)->due);
 		if (wh->ready.n && wh->inflight < wh->c.concurrency)
 			next = min_u64(next, ((struct wevent *)wh->ready.v)[0].due + wh->c.linger_ns);
 		rp = wh->retry.v;
@@ -616,6 +577,17 @@ static char *dup_str(const char *s)
 	if (d)
 		memcpy(d, s, n);
 	return d;
+}
+
+/* Free the sender and the strings it copied from its configuration. */
+static void free_copies(struct webhook *wh)
+{
+	bnd_free(wh->url);
+	bnd_free(wh->waba);
+	bnd_free(wh->display);
+	bnd_free(wh->verify);
+	bnd_free(wh->secret);
+	bnd_free(wh);
 }
 
 int webhook_open(struct webhook **out, const struct webhook_conf *c, struct stats *st)
@@ -656,12 +628,7 @@ int webhook_open(struct webhook **out, const struct webhook_conf *c, struct stat
 fail:
 	if (wh->multi)
 		curl_multi_cleanup(wh->multi);
-	bnd_free(wh->url);
-	bnd_free(wh->waba);
-	bnd_free(wh->display);
-	bnd_free(wh->verify);
-	bnd_free(wh->secret);
-	bnd_free(wh);
+	free_copies(wh);
 	return rc;
 }
 
@@ -689,25 +656,19 @@ void webhook_close(struct webhook **pp)
 		bnd_free(in[i]->tag);
 		bnd_free(in[i]);
 	}
-	struct wevent *ev = wh->heap.v;
-	for (size_t i = 0; i < wh->heap.n; i++)
-		msg_unref(ev[i].m);
-	ev = wh->ready.v;
+	for (size_t i = 0; i < dheap_len(&wh->heap); i++)
+		msg_unref(dheap_item_at(&wh->heap, i)->p);
+	struct wevent *ev = wh->ready.v;
 	for (size_t i = 0; i < wh->ready.n; i++)
 		msg_unref(ev[i].m);
-	bnd_free(wh->heap.v);
+	dheap_free(&wh->heap);
 	bnd_free(wh->ready.v);
 	bnd_free(wh->retry.v);
 	bnd_free(wh->flight.v);
 	bnd_free(wh->incoming.v);
 	curl_multi_cleanup(wh->multi);
 	pthread_mutex_destroy(&wh->mu);
-	bnd_free(wh->url);
-	bnd_free(wh->waba);
-	bnd_free(wh->display);
-	bnd_free(wh->verify);
-	bnd_free(wh->secret);
-	bnd_free(wh);
+	free_copies(wh);
 	*pp = NULL;
 }
 

@@ -3,6 +3,7 @@
  * store against SQLite doing the same work on the same generated numbers.
  *
  * usage: bench_store [--n N] [--runs R] [--seed S] [--dir DIR] [--no-warmup]
+ *                    [--banditore BIN [--cli-timeout SECONDS]]
  *        bench_store --one store|sqlite --n N --seed S --dir DIR   (one run)
  *
  * The driver (first form) runs a warm-up of each engine at N/10, then R
@@ -21,7 +22,9 @@
  *                  (the same batching as SQLite's transactions), in a
  *                  second directory
  *   open_hint      store: close, then open with the hint file (timed);
- *                  the RSS growth of that open / N is index_bytes_per_sub
+ *                  index_bytes_per_sub is the index's heap (store_get_stats:
+ *                  slots + block map) / N; open_rss_bytes_per_sub the RSS
+ *                  growth of that open / N (index, source-id window, all)
  *   open_replay    store: open with STORE_NO_HINT (replays every record)
  *   lookup         N point lookups in random order, half hits, half misses
  *                  (store_get; SQLite: prepared SELECT state WHERE number=?)
@@ -33,6 +36,12 @@
  *   compact        store_compact (erases the unsubscribed); SQLite: DELETE
  *                  the unsubscribed + VACUUM + wal_checkpoint(TRUNCATE),
  *                  the equivalent physical erasure
+ *   cli_import     with --banditore: `banditore subscribers import FILE` of
+ *                  the same N numbers (one in four written "+39 3xx xxx
+ *                  xxxx"), end to end: process start, reading, parsing,
+ *                  the index, appends (source "import"), one group commit,
+ *                  the hint written at close. A run that exceeds
+ *                  --cli-timeout (default 120 s) is killed and reported.
  * Every step checks its counts (bh_check exits 3 on a mismatch): lookups hit
  * exactly N/2, the scan returns exactly N - N/10 ascending numbers, the
  * compaction erases exactly N/10, the counts by state are exact.
@@ -51,6 +60,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "bnd.h"
@@ -64,6 +74,8 @@ struct params {
 	size_t n;
 	uint64_t seed;
 	const char *dir;
+	const char *banditore;   /* the CLI binary, for cli_import; may be NULL */
+	int cli_timeout_s;
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -142,8 +154,10 @@ static void import_store(const char *dir, const uint64_t *nums, size_t n, size_t
 	struct store *s = open_store(dir, STORE_CREATE, NULL);
 	bh_timer_start(t);
 	for (size_t i = 0; i < n; i++) {
-		int rc = store_append(s, nums[i], SUB_CONFIRMED, 1700000000000ull + i,
-		                      (const uint8_t *)"import", 6, NULL);
+		/* number, state and time, like the SQLite row; the CLI's import
+		 * (source "import") is measured end to end as cli_import */
+		int rc = store_append(s, nums[i], SUB_CONFIRMED, 1700000000000ull + i, NULL, 0,
+		                      NULL);
 		if (rc != 0)
 			die("store_append", rc);
 		if (sync_every && (i + 1) % sync_every == 0 && (rc = store_sync(s, 0)) != 0)
@@ -184,6 +198,10 @@ static json_t *run_store(const struct params *p, const uint64_t *nums, const uin
 	bh_timer_stop(&t_hint);
 	long rss1 = bh_rss_kb();
 	bh_check(info.used_hint == 1, "store open: the hint was used", info.used_hint, 1);
+	struct store_stats stats;
+	store_get_stats(s, &stats);
+	bh_check(stats.index_entries == n, "store open: index entries",
+	         (long long)stats.index_entries, (long long)n);
 	store_close(&s);
 
 	/* open by full replay */
@@ -208,12 +226,31 @@ static json_t *run_store(const struct params *p, const uint64_t *nums, const uin
 	bh_check(confirmed == hits, "store lookups: hits are confirmed", (long long)confirmed,
 	         (long long)hits);
 
+	/* the same lookups through store_get_many, 1024 at a time */
+	struct bh_timer t_many;
+	enum sub_state *sts = malloc(1024 * sizeof *sts);
+	if (!sts)
+		die("malloc", BND_E_NOMEM);
+	hits = 0;
+	bh_timer_start(&t_many);
+	for (size_t i = 0; i < nlook; i += 1024) {
+		size_t k = nlook - i < 1024 ? nlook - i : 1024;
+		store_get_many(s, look + i, k, sts);
+		for (size_t j = 0; j < k; j++)
+			hits += sts[j] == SUB_CONFIRMED;
+	}
+	bh_timer_stop(&t_many);
+	free(sts);
+	bh_check(hits == nlook / 2, "store_get_many: hits", (long long)hits, (long long)(nlook / 2));
+
 	/* unsubscribe N/10, a sync every BATCH */
 	bh_timer_start(&t_unsub);
 	for (size_t i = 0; i < nunsub; i++) {
+		/* a JESI OFF arrives with its own WhatsApp message id */
+		char src[48];
+		int sl = snprintf(src, sizeof src, "wamid.HBgLMzkzMzUxMjM0NTY3FQIAEhgU%08zx", i);
 		int rc = store_append(s, nums[i], SUB_UNSUBSCRIBED, 1800000000000ull + i,
-		                      (const uint8_t *)"wamid.HBgLMzkzMzUxMjM0NTY3FQIAEhgUM0E", 37,
-		                      NULL);
+		                      (const uint8_t *)src, (size_t)sl, NULL);
 		if (rc != 0)
 			die("store_append unsubscribe", rc);
 		if ((i + 1) % BATCH == 0 && (rc = store_sync(s, 0)) != 0)
@@ -264,15 +301,18 @@ static json_t *run_store(const struct params *p, const uint64_t *nums, const uin
 	rm_rf(dir);
 
 	return json_pack(
-		"{s:s,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
+		"{s:s,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
 		"engine", "store", "n", (json_int_t)n,
 		"import_per_s", bh_rate(n, t_imp.wall_ns),
 		"import_cpu_us_per_op", (double)t_imp.cpu_ns / 1e3 / (double)n,
 		"import_sync10k_per_s", bh_rate(n, t_imp10k.wall_ns),
 		"open_hint_ms", ms(t_hint.wall_ns),
 		"open_replay_ms", ms(t_replay.wall_ns),
-		"index_bytes_per_sub", (double)(rss1 - rss0) * 1024.0 / (double)n,
+		"index_bytes_per_sub", (double)stats.index_bytes / (double)n,
+		"src_window_bytes", (double)stats.src_bytes,
+		"open_rss_bytes_per_sub", (double)(rss1 - rss0) * 1024.0 / (double)n,
 		"lookup_per_s", bh_rate(nlook, t_look.wall_ns),
+		"lookup_many_per_s", bh_rate(nlook, t_many.wall_ns),
 		"unsub_per_s", bh_rate(nunsub, t_unsub.wall_ns),
 		"scan_per_s", bh_rate(nsnap, t_scan.wall_ns),
 		"scan_ms", ms(t_scan.wall_ns),
@@ -449,6 +489,83 @@ static int run_one(const char *engine, const struct params *p)
 	return bh_print_json(r) == 0 ? 0 : 2;
 }
 
+/* ---- the CLI import ------------------------------------------------------------ */
+
+static void write_import_file(const char *path, const uint64_t *nums, size_t n)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		die(path, -errno);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t x = nums[i] - 390000000000ull;   /* 3xx xxx xxxx */
+		if (i % 4 == 3)
+			fprintf(f, "+39 %03llu %03llu %04llu\n", (unsigned long long)(x / 10000000),
+			        (unsigned long long)(x / 10000 % 1000), (unsigned long long)(x % 10000));
+		else
+			fprintf(f, "%llu\n", (unsigned long long)nums[i]);
+	}
+	if (fclose(f) != 0)
+		die(path, -errno);
+}
+
+/* One timed CLI import into an empty directory. Returns the rate, or 0
+ * with *timed_out set when it ran past the timeout (it is then killed). */
+static double run_cli_import(const struct params *p, const char *file, size_t n,
+                             int *timed_out)
+{
+	char dir[4096];
+	snprintf(dir, sizeof dir, "%s/cli", p->dir);
+	rm_rf(dir);
+	*timed_out = 0;
+	int fds[2];
+	if (pipe(fds) != 0)
+		die("pipe", -errno);
+	struct bh_timer t;
+	bh_timer_start(&t);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork", -errno);
+	if (pid == 0) {
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		if (!freopen("/dev/null", "w", stderr))
+			_exit(126);
+		execl(p->banditore, "banditore", "--data", dir, "subscribers", "import", file,
+		      "--json", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	uint64_t deadline = bh_now_ns() + (uint64_t)p->cli_timeout_s * 1000000000u;
+	int status = 0;
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		if (bh_now_ns() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			*timed_out = 1;
+			break;
+		}
+		usleep(1000);
+	}
+	bh_timer_stop(&t);
+	FILE *f = fdopen(fds[0], "r");
+	json_error_t err;
+	json_t *j = f && !*timed_out ? json_loadf(f, JSON_DISABLE_EOF_CHECK, &err) : NULL;
+	if (f)
+		fclose(f);
+	rm_rf(dir);
+	if (*timed_out)
+		return 0;
+	bh_check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "cli import: exit status", status, 0);
+	long long imported = (long long)json_integer_value(json_object_get(j, "imported"));
+	json_decref(j);
+	bh_check(imported == (long long)n, "cli import: imported", imported, (long long)n);
+	return bh_rate(n, t.wall_ns);
+}
+
 /* ---- the driver ---------------------------------------------------------------- */
 
 /* Run one child and parse its JSON line. Returns a new reference or NULL. */
@@ -500,7 +617,10 @@ static const struct series SERIES[] = {
 	{ "open_replay_ms", "ms", 1, 0 },
 	{ "open_ms", "ms", 0, 1 },
 	{ "index_bytes_per_sub", "bytes/subscriber", 1, 0 },
+	{ "open_rss_bytes_per_sub", "bytes/subscriber", 1, 0 },
+	{ "src_window_bytes", "bytes", 1, 0 },
 	{ "lookup_per_s", "lookups/s", 1, 1 },
+	{ "lookup_many_per_s", "lookups/s", 1, 0 },
 	{ "unsub_per_s", "unsubscribes/s", 1, 1 },
 	{ "scan_per_s", "numbers/s", 1, 1 },
 	{ "scan_ms", "ms", 1, 1 },
@@ -529,6 +649,20 @@ static int drive(const struct params *p, int runs, int warmup)
 			json_decref(w);
 		}
 	}
+	/* The CLI import reads a file of the same numbers. */
+	char import_file[4200];
+	double cli[MAX_RUNS];
+	int cli_timeouts = 0;
+	if (p->banditore) {
+		uint64_t *nums = NULL;
+		if (bh_gen_it_mobiles(p->seed, p->n, &nums, 0, NULL) != 0)
+			die("generate numbers", BND_E_NOMEM);
+		if (mkdir(p->dir, 0700) != 0 && errno != EEXIST)
+			die(p->dir, -errno);
+		snprintf(import_file, sizeof import_file, "%s/import.txt", p->dir);
+		write_import_file(import_file, nums, p->n);
+		free(nums);
+	}
 	for (int r = 0; r < runs; r++) {
 		for (int e = 0; e < 2; e++) {
 			res[e][r] = spawn_run(eng[e], p, p->n);
@@ -536,8 +670,19 @@ static int drive(const struct params *p, int runs, int warmup)
 				return 1;
 			fprintf(stderr, "bench_store: run %d %s done\n", r + 1, eng[e]);
 		}
+		if (p->banditore) {
+			int to;
+			cli[r] = run_cli_import(p, import_file, p->n, &to);
+			cli_timeouts += to;
+			fprintf(stderr, "bench_store: run %d cli import %s\n", r + 1,
+			        to ? "TIMED OUT" : "done");
+		}
 	}
+	if (p->banditore)
+		unlink(import_file);
 	json_t *metrics = json_object(), *ratios = json_object();
+	if (p->banditore)
+		bh_metric_set(metrics, "cli_import_per_s", cli, runs, "numbers/s (end to end)");
 	double v[2][MAX_RUNS];
 	for (size_t k = 0; k < N_SERIES; k++) {
 		for (int e = 0; e < 2; e++) {
@@ -588,11 +733,14 @@ static int drive(const struct params *p, int runs, int warmup)
 		{ "unsubscribes >= 10x SQLite", NULL, "unsub_vs_sqlite", 10, 0 },
 		{ "scan >= 5x SQLite", NULL, "scan_vs_sqlite", 5, 0 },
 		{ "compaction >= 10x SQLite", NULL, "compact_vs_sqlite", 10, 0 },
+		{ "CLI import of N lines >= 2M/s", "cli_import_per_s", NULL, 2e6, 0 },
 	};
 	json_t *targets = json_object();
 	for (size_t k = 0; k < sizeof TARGETS / sizeof TARGETS[0]; k++) {
 		json_t *src = TARGETS[k].metric ? json_object_get(metrics, TARGETS[k].metric)
 		                                : json_object_get(ratios, TARGETS[k].ratio);
+		if (!src)
+			continue;   /* a figure this run did not measure */
 		double med = getnum(src, "median");
 		int met = TARGETS[k].at_most ? med <= TARGETS[k].limit : med >= TARGETS[k].limit;
 		json_object_set_new(targets, TARGETS[k].name,
@@ -600,10 +748,11 @@ static int drive(const struct params *p, int runs, int warmup)
 		                              TARGETS[k].limit, "met", met));
 	}
 	json_t *out = json_pack(
-		"{s:s,s:{s:I,s:I,s:I,s:I,s:i,s:b,s:s},s:o,s:o,s:o,s:s}", "scenario", "store",
+		"{s:s,s:{s:I,s:I,s:I,s:I,s:i,s:b,s:s,s:i},s:o,s:o,s:o,s:s}", "scenario", "store",
 		"params", "n", (json_int_t)p->n, "lookups", (json_int_t)p->n, "unsubscribes",
 		(json_int_t)(p->n / 10), "seed", (json_int_t)p->seed, "runs", runs, "warmup", warmup,
-		"dir", p->dir, "metrics", metrics, "ratios", ratios, "targets", targets, "notes",
+		"dir", p->dir, "cli_import_timeouts", cli_timeouts, "metrics", metrics, "ratios",
+		ratios, "targets", targets, "notes",
 		"store vs SQLite (WAL, synchronous=NORMAL, 10,000 rows per transaction), "
 		"interleaved store/sqlite runs, each in a fresh process; ratios are medians of "
 		"per-pair ratios (store faster when > 1); data on the real disk in dir");
@@ -615,7 +764,7 @@ static int drive(const struct params *p, int runs, int warmup)
 
 int main(int argc, char **argv)
 {
-	struct params p = { .n = 1000000, .seed = 42, .dir = "./bench-data" };
+	struct params p = { .n = 1000000, .seed = 42, .dir = "./bench-data", .cli_timeout_s = 120 };
 	int runs = 3, warmup = 1;
 	const char *one = NULL;
 	for (int i = 1; i < argc; i++) {
@@ -639,6 +788,10 @@ int main(int argc, char **argv)
 			p.dir = v;
 		else if (strcmp(a, "--one") == 0)
 			one = v;
+		else if (strcmp(a, "--banditore") == 0)
+			p.banditore = v;
+		else if (strcmp(a, "--cli-timeout") == 0)
+			p.cli_timeout_s = atoi(v);
 		else {
 			fprintf(stderr, "bench_store: unknown option %s\n", a);
 			return 2;

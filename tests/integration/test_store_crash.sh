@@ -9,7 +9,8 @@
 #    (a torn tail is allowed and reported) and tests/tools/store_check must
 #    find every acknowledged number with its acknowledged state (or a state
 #    tried after it).
-# 2. Compaction: a store of 200,000 numbers; before each round some numbers
+# 2. Compaction: a store of 200,000 numbers (tests/tools/store_fill); before
+#    each round some numbers
 #    are removed, then `banditore subscribers compact` is kill -9'ed at a
 #    random moment within its run time, until at least 50 kills landed on a
 #    running compaction. After each: verify passes, every live number is
@@ -23,6 +24,7 @@ set -u
 B=${BANDITORE_BIN:?}
 W=${BUILD_DIR:?}/tests/store_writer
 C=$BUILD_DIR/tests/store_check
+F=$BUILD_DIR/tests/store_fill
 SEED=${BANDITORE_CRASH_SEED:-$$}
 RANDOM=$SEED
 echo "seed $SEED (set BANDITORE_CRASH_SEED=$SEED to replay)"
@@ -46,9 +48,18 @@ kills=0; runs=0; with_acks=0
 t0=$(now_ms)
 while [ "$kills" -lt 50 ] && [ "$runs" -lt 99 ] && [ $(( $(now_ms) - t0 )) -lt 100000 ]; do
 	before=$(grep -c '^A' "$LOG")
-	"$W" "$D" "$runs" 4 30 >>"$LOG" 2>>"$T/writer.err" &
+	rm -f "$T/ready"
+	"$W" "$D" "$runs" 4 30 "$T/ready" >>"$LOG" 2>>"$T/writer.err" &
 	PID=$!
-	sleep_ms $(( 10 + RANDOM % 190 ))
+	if [ $((RANDOM % 5)) = 0 ]; then
+		# one run in five: any moment from the start, the open and its
+		# recovery included
+		sleep_ms $(( RANDOM % 150 ))
+	else
+		# otherwise while it writes: a random moment after the open
+		for _ in $(seq 1 500); do [ -e "$T/ready" ] && break; sleep 0.01; done
+		sleep_ms $(( RANDOM % 150 ))
+	fi
 	if kill -9 "$PID" 2>/dev/null; then
 		wait "$PID" 2>/dev/null; st=$?
 		PID=""
@@ -73,7 +84,7 @@ done
 "$C" acks "$D" "$LOG" || fail "final check of acknowledged records"
 echo "writer: $kills kills in $runs runs ($with_acks runs acknowledged records before the kill), $(( $(now_ms) - t0 )) ms"
 [ "$kills" -ge 50 ] || fail "only $kills kills of the writer (want >= 50)"
-[ "$with_acks" -ge 25 ] || fail "only $with_acks runs acknowledged anything before the kill: the kills came too early to test much"
+[ "$with_acks" -ge 30 ] || fail "only $with_acks runs acknowledged anything before the kill: the kills came too early to test much"
 grep -q "torn tail" "$T/writer.err" "$T/v.out" 2>/dev/null && echo "writer: torn tails were met and repaired"
 
 # ---- 2. kill -9 a running compaction ------------------------------------------------
@@ -82,7 +93,9 @@ N=200000
 CHUNK=200
 awk -v n=$N 'BEGIN { for (i = 0; i < n; i++) printf "39%d%09d\n", 3, (i * 7919) % 1000000000 }' >"$T/all.txt"
 [ "$(sort -u "$T/all.txt" | wc -l)" = "$N" ] || fail "generator: numbers not unique"
-"$B" --data "$D" subscribers import "$T/all.txt" >/dev/null 2>"$T/imp.err" || fail "import: $(cat "$T/imp.err")"
+# The base grows as through the webhook path: each number with its own
+# source id (tests/tools/store_fill), then one group commit.
+"$F" "$D" "$T/all.txt" >/dev/null 2>"$T/fill.err" || fail "fill: $(cat "$T/fill.err")"
 : >"$T/gone.txt"
 removed=0            # numbers removed so far: lines 1..removed of all.txt
 

@@ -153,12 +153,8 @@ run 0 --data "$D" subscribers verify --json || true
 [ "$(jget "$OUT" ok)" = true ] && [ "$(jget "$OUT" tail_dropped_bytes)" = 0 ] || fail "verify --json: $OUT"
 ok "verify of an intact store"
 
-# The log segment written last: the largest-numbered regular file that is not
-# the hint, the manifest or the lock (the store names its files in FORMAT.md).
-last_segment() {
-	find "$1" -maxdepth 1 -type f -printf '%T@ %s %p\n' | sort -n |
-		awk '$2 > 64 { f = $3 } END { print f }' | grep -v -e hint -e lock -e MANIFEST -e manifest
-}
+# The log segment written last (store/FORMAT.md: seg-<16 hex digits>.log).
+last_segment() { find "$1" -maxdepth 1 -name 'seg-*.log' | sort | tail -1; }
 
 # Damage before the tail: a copy of the store with one byte flipped early on.
 cp -a "$D" "$T/damaged"

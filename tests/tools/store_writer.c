@@ -5,7 +5,9 @@
  * write and what the store acknowledged as durable, so that a checker can
  * prove after `kill -9` that nothing acknowledged was lost.
  *
- * usage: store_writer DIR RUN [THREADS [MAX_SECONDS]]
+ * usage: store_writer DIR RUN [THREADS [MAX_SECONDS [READY_FILE]]]
+ * READY_FILE, when given, is created once the store is open, so that the
+ * test can aim its kill at the writing rather than at the open.
  *
  * Output protocol (one write(2) per batch, so lines of different threads
  * never interleave inside a line when stdout is a file opened O_APPEND):
@@ -135,8 +137,12 @@ static void *writer_main(void *arg)
 			goto fail;
 		uint64_t ticket = 0, t_ms = wall_ms();
 		for (k = 0; k < n; k++) {
+			/* a distinct source id per record, as inbound messages have */
+			char src[64];
+			int sl = snprintf(src, sizeof src, "wamid.crash.%llu.%llu",
+			                  (unsigned long long)nums[k], (unsigned long long)splitmix(&w->rng));
 			int rc = store_append(w->s, nums[k], (enum sub_state)sts[k], t_ms,
-			                      (const uint8_t *)"crash-test", 10, &ticket);
+			                      (const uint8_t *)src, (size_t)sl, &ticket);
 			if (rc != 0) {
 				fprintf(stderr, "store_writer: append: %s\n", bnd_strerror(rc));
 				goto fail;
@@ -164,8 +170,8 @@ fail:
 
 int main(int argc, char **argv)
 {
-	if (argc < 3 || argc > 5) {
-		fprintf(stderr, "usage: store_writer DIR RUN [THREADS [MAX_SECONDS]]\n");
+	if (argc < 3 || argc > 6) {
+		fprintf(stderr, "usage: store_writer DIR RUN [THREADS [MAX_SECONDS [READY_FILE]]]\n");
 		return 1;
 	}
 	int run = atoi(argv[2]);
@@ -189,6 +195,11 @@ int main(int argc, char **argv)
 	if (info.tail_dropped_bytes)
 		fprintf(stderr, "store_writer: repaired a torn tail of %llu bytes\n",
 		        (unsigned long long)info.tail_dropped_bytes);
+	if (argc > 5) {
+		FILE *rf = fopen(argv[5], "w");
+		if (rf)
+			fclose(rf);
+	}
 
 	struct writer w[10];
 	pthread_t th[10];

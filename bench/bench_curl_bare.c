@@ -34,11 +34,12 @@ static const char BODY[] =
 struct bench {
 	CURLM *multi;
 	int epfd;
-	long timeout_ms;  /* curl's timer; -1 none */
+	double deadline;  /* curl's timer as an absolute time; < 0 none */
 	long count, started, done, ok, bad;
 	CURL **easy;
 	int conns;
 };
+
 
 static double now_s(void)
 {
@@ -79,7 +80,10 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
 static int timer_cb(CURLM *m, long ms, void *userp)
 {
 	(void)m;
-	((struct bench *)userp)->timeout_ms = ms;
+	/* Keep an absolute deadline: a relative value would go stale while
+	 * events keep the loop busy, and a later callback must not erase an
+	 * earlier "now" (0) before it is served. */
+	((struct bench *)userp)->deadline = ms < 0 ? -1.0 : now_s() + (double)ms / 1000.0;
 	return 0;
 }
 
@@ -126,10 +130,12 @@ static void run_epoll(struct bench *b)
 	int running;
 	curl_multi_socket_action(b->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	while (b->done < b->count) {
-		int n = epoll_wait(b->epfd, ev, 256, (int)(b->timeout_ms < 0 ? 1000 : b->timeout_ms));
-		if (n == 0) {
-			curl_multi_socket_action(b->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		int wait_ms = 1000;
+		if (b->deadline >= 0) {
+			double d = (b->deadline - now_s()) * 1000.0;
+			wait_ms = d <= 0 ? 0 : (int)d + 1;
 		}
+		int n = epoll_wait(b->epfd, ev, 256, wait_ms);
 		for (int i = 0; i < n; i++) {
 			int mask = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
 			           (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
@@ -137,8 +143,11 @@ static void run_epoll(struct bench *b)
 			curl_multi_socket_action(b->multi, ev[i].data.fd, mask, &running);
 		}
 		reap(b);
-		if (b->timeout_ms == 0)
+		if (b->deadline >= 0 && b->deadline <= now_s()) {
+			b->deadline = -1;
 			curl_multi_socket_action(b->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			reap(b);
+		}
 	}
 }
 
@@ -156,7 +165,7 @@ static void run_poll(struct bench *b)
 int main(int argc, char **argv)
 {
 	const char *url = NULL, *mode = "epoll";
-	struct bench b = { .conns = 64, .count = 200000, .timeout_ms = -1 };
+	struct bench b = { .conns = 64, .count = 200000, .deadline = -1 };
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--url"))
 			url = argv[i + 1];

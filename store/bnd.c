@@ -156,9 +156,6 @@ const char *bnd_strerror(int code)
 	case BND_E_METRICS_LABELS: return "wrong metric labels";
 	case BND_E_METRICS_PRIVACY: return "metric label value could be a phone number";
 	case BND_E_METRICS_TYPE: return "metric series type does not match its family";
-	case BND_E_WAMOCK_SPEC: return "wa-mock: malformed option value";
-	case BND_E_WAMOCK_FULL: return "wa-mock: table full";
-	case BND_E_WAMOCK_JSON: return "malformed JSON";
 	default: break;
 	}
 	if (code < 0 && code > -4096) {

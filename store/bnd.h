@@ -107,10 +107,6 @@ enum {
 
 	/* limiter: -11600 .. -11699 */
 	BND_E_LIM_TIER = -11601,       /* the audience exceeds the messaging-limit tier */
-	/* wa-mock: -11900 .. -11999 */
-	BND_E_WAMOCK_SPEC = -11901,    /* a malformed option value or spec string */
-	BND_E_WAMOCK_FULL = -11902,    /* a fixed-size table of the mock is full */
-	BND_E_WAMOCK_JSON = -11903,    /* a request body is not valid JSON */
 	/* configuration: -11800 .. -11849 (engine/config.h) */
 	BND_E_CONFIG_SYNTAX = -11801,  /* config file: not JSON, not an object, too large */
 	BND_E_CONFIG_UNKNOWN = -11802, /* no such key or flag */

@@ -566,6 +566,9 @@ int service_ingest(struct service *svc, const uint8_t *body, size_t len, const c
 	}
 	if (!out->need_commit)
 		out->status = 200;
+	/* Replies that need no commit (HELP, an acknowledgement without a
+	 * change) go now; the others wait for their ticket. */
+	replies_pump(svc->replies);
 	return 0;
 refused:
 	out->rc = rc;

@@ -102,6 +102,9 @@ struct service {
 	atomic_int stopping;
 
 	uint64_t next_scan_ns, next_checkpoint_ns, next_compact_ns;
+	struct httpd *h;               /* for its 413 count (answered before us) */
+	pthread_mutex_t gauge_mu;
+	uint64_t httpd_too_large;      /* the part already counted */
 
 	struct {
 		_Atomic uint64_t webhooks, ok, refused, failed;
@@ -663,6 +666,20 @@ static void update_gauges(struct service *svc)
 {
 	if (!svc->m)
 		return;
+	if (svc->h) {
+		/* Bodies over the limit are refused by the HTTP layer before the
+		 * handler (Content-Length), so they are counted from its stats:
+		 * every 413 of the server (the operator API's included). */
+		struct httpd_stats hs;
+		httpd_stats(svc->h, &hs);
+		pthread_mutex_lock(&svc->gauge_mu);
+		if (hs.too_large > svc->httpd_too_large) {
+			metrics_counter_add(svc->m->webhooks[METRICS_WH_TOO_LARGE],
+			                    hs.too_large - svc->httpd_too_large);
+			svc->httpd_too_large = hs.too_large;
+		}
+		pthread_mutex_unlock(&svc->gauge_mu);
+	}
 	struct store_counts sc;
 	store_count(svc->store, &sc);
 	for (int i = 1; i < METRICS_SUB_STATES; i++)
@@ -691,6 +708,7 @@ int service_routes(struct service *svc, struct httpd *h)
 {
 	int rc;
 	size_t body_max = svc->lim.body_max;
+	svc->h = h;
 	if ((rc = httpd_route(h, HTTPD_POST, "/webhook", body_max, on_post, svc)) ||
 	    (rc = httpd_route(h, HTTPD_GET, "/webhook", 0, on_handshake, svc)) ||
 	    (rc = httpd_route(h, HTTPD_GET, "/healthz", 0, on_healthz, svc)) ||
@@ -784,6 +802,7 @@ int service_open(struct service **out, const struct service_config *c)
 	pthread_mutex_init(&svc->mu, NULL);
 	pthread_mutex_init(&svc->cmu, NULL);
 	pthread_mutex_init(&svc->commit_mu, NULL);
+	pthread_mutex_init(&svc->gauge_mu, NULL);
 	pthread_cond_init(&svc->ccv, NULL);
 
 	char *buf[REPLY_KIND_COUNT] = { 0 };
@@ -1003,6 +1022,7 @@ void service_close(struct service **p)
 	pthread_mutex_destroy(&svc->mu);
 	pthread_mutex_destroy(&svc->cmu);
 	pthread_mutex_destroy(&svc->commit_mu);
+	pthread_mutex_destroy(&svc->gauge_mu);
 	pthread_cond_destroy(&svc->ccv);
 	bnd_free(svc);
 }

@@ -65,6 +65,16 @@
 #define SEEN_ST_MAX 262144u               /* statuses arrive 3x faster than sends */
 #define T_MAX_MS ((1ull << 42) - 1)       /* the store's time field */
 
+/* At most one line per LOG_EVERY_MS of each kind of per-event warning, with
+ * the count of the lines it stands for: a backlog of failing welcomes or a
+ * broken disk must not flood the log (one line per webhook at 20,000/s). */
+#define LOG_EVERY_MS 10000u
+struct loglim {
+	_Atomic uint64_t next_ms;
+	_Atomic uint64_t suppressed;
+};
+enum { LL_QUEUE, LL_APPEND, LL_WELCOME, LL_STATUS, LL_COUNT };
+
 struct pending_req {
 	struct pending_req *next;
 	struct httpd_req *req;
@@ -102,6 +112,7 @@ struct service {
 	atomic_int stopping;
 
 	uint64_t next_scan_ns, next_checkpoint_ns, next_compact_ns;
+	struct loglim ll[LL_COUNT];
 	struct httpd *h;               /* for its 413 count (answered before us) */
 	pthread_mutex_t gauge_mu;
 	uint64_t httpd_too_large;      /* the part already counted */
@@ -126,6 +137,20 @@ static uint64_t wall_ms(struct service *svc)
 static uint64_t mono_ns(struct service *svc)
 {
 	return svc->c.mono_ns(svc->c.clock_ud);
+}
+
+/* 1 when a line of kind k may be logged now; *more gets how many were
+ * suppressed since the last one. */
+static int log_ok(struct service *svc, int k, uint64_t *more)
+{
+	struct loglim *l = &svc->ll[k];
+	uint64_t now = wall_ms(svc), next = atomic_load(&l->next_ms);
+	if (now < next || !atomic_compare_exchange_strong(&l->next_ms, &next, now + LOG_EVERY_MS)) {
+		atomic_fetch_add(&l->suppressed, 1);
+		return 0;
+	}
+	*more = atomic_exchange(&l->suppressed, 0);
+	return 1;
 }
 
 static uint64_t id_hash(const uint8_t *p, size_t len, uint64_t seed)
@@ -280,11 +305,13 @@ static int append_locked(struct service *svc, uint64_t number, enum sub_state st
 static void queue_reply(struct service *svc, enum reply_kind k, uint64_t number, uint64_t t_ms)
 {
 	int rc = replies_add(svc->replies, k, number, t_ms, atomic_load(&svc->last_ticket));
-	if (rc && rc != BND_E_EXISTS && rc != BND_E_CLOSED) {
+	uint64_t more;
+	if (rc && rc != BND_E_EXISTS && rc != BND_E_CLOSED && log_ok(svc, LL_QUEUE, &more)) {
 		char mask[PHONE_MASK_MAX];
 		phone_mask(number, mask);
-		bnd_log(BND_LOG_WARN, MOD, "%s reply to %s not queued: %s", reply_kind_name(k), mask,
-		        bnd_strerror(rc));
+		bnd_log(BND_LOG_WARN, MOD, "%s reply to %s not queued: %s (%llu more since the "
+		        "last such line)", reply_kind_name(k), mask, bnd_strerror(rc),
+		        (unsigned long long)more);
 	}
 }
 
@@ -375,7 +402,10 @@ static int on_message(struct ingest_ctx *x, const struct webhook_event *ev)
 	pthread_mutex_unlock(&svc->mu);
 
 	if (rc) {
-		bnd_log(BND_LOG_ERROR, MOD, "store append failed: %s", bnd_strerror(rc));
+		uint64_t more;
+		if (log_ok(svc, LL_APPEND, &more))
+			bnd_log(BND_LOG_ERROR, MOD, "store append failed: %s (%llu more since the "
+			        "last such line)", bnd_strerror(rc), (unsigned long long)more);
 		return rc;
 	}
 	if (!stateless) {
@@ -412,8 +442,11 @@ static int on_reply_status(struct ingest_ctx *x, const struct webhook_event *ev,
 	int rc = 0;
 	if (su->status == WEBHOOK_ST_FAILED) {
 		INC(welcome_failures);
-		bnd_log(BND_LOG_WARN, MOD, "welcome to %s failed after acceptance: code %lld", mask,
-		        (long long)su->error_code);
+		uint64_t more;
+		if (log_ok(svc, LL_WELCOME, &more))
+			bnd_log(BND_LOG_WARN, MOD, "welcome to %s failed after acceptance: code %lld "
+			        "(%llu more welcome failures since the last such line)", mask,
+			        (long long)su->error_code, (unsigned long long)more);
 		pthread_mutex_lock(&svc->mu);
 		enum sub_state st = SUB_NONE;
 		store_get(svc->store, su->recipient, &st, NULL);
@@ -489,9 +522,11 @@ static int on_status(struct ingest_ctx *x, const struct webhook_event *ev)
 		                 : BND_E_NOTFOUND;
 		if (rc) {
 			INC(unrouted);
-			if (rc != BND_E_NOTFOUND)
-				bnd_log(BND_LOG_WARN, MOD, "status of notice %s not journaled: %s", id,
-				        bnd_strerror(rc));
+			uint64_t more;
+			if (rc != BND_E_NOTFOUND && log_ok(svc, LL_STATUS, &more))
+				bnd_log(BND_LOG_WARN, MOD, "status of notice %s not journaled: %s (%llu "
+				        "more since the last such line)", id, bnd_strerror(rc),
+				        (unsigned long long)more);
 		}
 		return 0;
 	}
@@ -763,11 +798,17 @@ static void on_reply_outcome(void *ud, enum reply_kind kind, uint64_t number, ui
 		bnd_log(BND_LOG_DEBUG, MOD, "%s confirmed (%s accepted)", mask, reply_kind_name(kind));
 	} else if (!r->accepted) {
 		INC(welcome_failures);
-		bnd_log(BND_LOG_WARN, MOD, "%s to %s failed: code %lld%s", reply_kind_name(kind), mask,
-		        (long long)r->code,
-		        appended ? " (marked invalid)" : " (still owed: retried by the next scan)");
+		uint64_t more;
+		if (log_ok(svc, LL_WELCOME, &more))
+			bnd_log(BND_LOG_WARN, MOD, "%s to %s failed: code %lld%s%s%s (%llu more welcome "
+			        "failures since the last such line)", reply_kind_name(kind), mask,
+			        (long long)r->code, r->code <= BND_E_BASE ? " " : "",
+			        r->code <= BND_E_BASE ? bnd_strerror((int)r->code) : "",
+			        appended ? ", marked invalid" : ", still owed: retried by the next scan",
+			        (unsigned long long)more);
 	}
-	if (rc)
+	uint64_t more;
+	if (rc && log_ok(svc, LL_APPEND, &more))
 		bnd_log(BND_LOG_ERROR, MOD, "store append failed: %s", bnd_strerror(rc));
 	if (appended)
 		kick_committer(svc);

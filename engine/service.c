@@ -54,6 +54,7 @@
 #include "bnd.h"
 #include "cmd.h"
 #include "idmap.h"
+#include "journals.h"
 #include "notice.h"
 #include "phone.h"
 #include "webhook.h"
@@ -88,6 +89,7 @@ struct service {
 	struct metrics_set *m;
 	struct cmd_grammar grammar;
 	struct replies *replies;
+	struct journals *journals;     /* statuses of notices not running here */
 	const uint8_t *secret;
 	size_t secret_len;
 	struct webhook_limits lim;
@@ -120,7 +122,7 @@ struct service {
 	struct {
 		_Atomic uint64_t webhooks, ok, refused, failed;
 		_Atomic uint64_t messages, statuses, duplicates, changes, ignored;
-		_Atomic uint64_t confirmed, confirmed_by_status, welcome_failures, unrouted;
+		_Atomic uint64_t confirmed, confirmed_by_status, welcome_failures, unrouted, journaled;
 		_Atomic uint64_t commits, commit_records, overdue;
 	} st;
 };
@@ -211,9 +213,12 @@ int service_commit(struct service *svc)
 	}
 	INC(commits);
 	uint64_t durable = svc->durable;
+	/* Statuses of finished notices ride the same commit. A failure here
+	 * answers 503 (WhatsApp redelivers) but does not degrade the store. */
+	int jrc = journals_commit(svc->journals);
 	pthread_mutex_unlock(&svc->commit_mu);
 	replies_release(svc->replies, durable);
-	return 0;
+	return jrc;
 }
 
 static void count_outcome(struct service *svc, enum metrics_webhook o)
@@ -515,11 +520,20 @@ static int on_status(struct ingest_ctx *x, const struct webhook_event *ev)
 		enum journal_status js = jstatus_of(su->status);
 		if (!js)
 			return 0;
+		uint64_t t = event_ms(ev->timestamp, x->now_ms);
 		int rc = svc->c.notice_status
 		                 ? svc->c.notice_status(svc->c.status_ud, id, ordinal, js,
-		                                        (int32_t)su->error_code,
-		                                        event_ms(ev->timestamp, x->now_ms))
+		                                        (int32_t)su->error_code, t)
 		                 : BND_E_NOTFOUND;
+		if (rc == BND_E_NOTFOUND && svc->journals) {
+			int pending = 0;
+			rc = journals_status(svc->journals, id, ordinal, js, (int32_t)su->error_code, t,
+			                     &pending);
+			if (pending)
+				x->out->need_commit = 1;
+			if (rc == 0)
+				INC(journaled);
+		}
 		if (rc) {
 			INC(unrouted);
 			uint64_t more;
@@ -884,6 +898,8 @@ int service_open(struct service **out, const struct service_config *c)
 	}
 	if ((rc = replies_open(&svc->replies, &rcfg)))
 		goto fail;
+	if (c->data_dir && (rc = journals_open(&svc->journals, c->data_dir)))
+		goto fail;
 	if ((rc = idmap_init(&svc->seen_msg, SERVICE_SEEN_MAX)) ||
 	    (rc = idmap_init(&svc->seen_st, SEEN_ST_MAX)) ||
 	    (rc = idmap_init(&svc->auto_sent, SERVICE_AUTO_REPLY_MAX)))
@@ -997,6 +1013,7 @@ void service_tick(struct service *svc)
 	update_gauges(svc);
 	if (atomic_load(&svc->stopping))
 		return;
+	journals_trim(svc->journals, now, SERVICE_JOURNAL_IDLE_NS);
 	if (now >= svc->next_scan_ns) {
 		svc->next_scan_ns = now + svc->c.rescan_ns;
 		service_scan(svc);
@@ -1057,6 +1074,7 @@ void service_close(struct service **p)
 	if (svc->started)
 		service_stop(svc);
 	replies_close(&svc->replies);
+	journals_close(&svc->journals);
 	idmap_free(&svc->seen_msg);
 	idmap_free(&svc->seen_st);
 	idmap_free(&svc->auto_sent);
@@ -1084,6 +1102,7 @@ void service_stats_get(struct service *svc, struct service_stats *st)
 	st->confirmed_by_status = GET(confirmed_by_status);
 	st->welcome_failures = GET(welcome_failures);
 	st->unrouted_statuses = GET(unrouted);
+	st->journaled_statuses = GET(journaled);
 	st->commits = GET(commits);
 	st->commit_records = GET(commit_records);
 	st->overdue = GET(overdue);

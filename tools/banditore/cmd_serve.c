@@ -435,10 +435,12 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		.metrics = &ms,
 		.post = post_reply,
 		.post_ud = &snd,
-		/* TODO(sender): statuses of notices go to the sender, which holds
-		 * the running notices' journals (sender_post_status); until it
-		 * exists they are counted as unrouted. */
+		/* TODO(sender): statuses of RUNNING notices go to the sender,
+		 * which holds their journals (a sender_post_status, any thread);
+		 * until it exists they are counted as unrouted. Statuses of
+		 * finished or paused notices are journaled by the service. */
 		.notice_status = NULL,
+		.data_dir = g->data_dir,
 		.wall_ms = clock_wall_ms,
 		.mono_ns = clock_mono_ns,
 		.rescan_ns = o.rescan_ns,

@@ -59,42 +59,8 @@
 #include <xxhash.h>
 
 #include "bnd.h"
+#include "le.h"
 #include "fsio.h"
-
-/* ---- little-endian helpers ---------------------------------------------- */
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
 
 /* ---- records ------------------------------------------------------------- */
 
@@ -152,48 +118,48 @@ int journal_rec_encode(const struct journal_rec *r, uint8_t *buf, size_t cap)
 	buf[7] = 0;
 	switch (r->type) {
 	case JREC_DISPATCHED:
-		put_le32(p, r->ordinal);
-		put_le16(p + 4, r->attempt);
-		put_le16(p + 6, r->flags);
+		le32_put(p, r->ordinal);
+		le16_put(p + 4, r->attempt);
+		le16_put(p + 6, r->flags);
 		break;
 	case JREC_ACCEPTED:
-		put_le32(p, r->ordinal);
+		le32_put(p, r->ordinal);
 		if (r->wamid_len)
 			memcpy(p + 4, r->wamid, r->wamid_len);
 		break;
 	case JREC_FAILED:
-		put_le32(p, r->ordinal);
-		put_le32(p + 4, (uint32_t)r->code);
+		le32_put(p, r->ordinal);
+		le32_put(p + 4, (uint32_t)r->code);
 		break;
 	case JREC_DEFERRED:
-		put_le32(p, r->ordinal);
-		put_le32(p + 4, (uint32_t)r->code);
-		put_le64(p + 8, r->t_ms);
+		le32_put(p, r->ordinal);
+		le32_put(p + 4, (uint32_t)r->code);
+		le64_put(p + 8, r->t_ms);
 		break;
 	case JREC_SKIPPED:
-		put_le32(p, r->ordinal);
+		le32_put(p, r->ordinal);
 		p[4] = r->kind;
 		break;
 	case JREC_STATUS:
-		put_le32(p, r->ordinal);
+		le32_put(p, r->ordinal);
 		p[4] = r->kind;
-		put_le32(p + 5, (uint32_t)r->code);
-		put_le64(p + 9, r->t_ms);
+		le32_put(p + 5, (uint32_t)r->code);
+		le64_put(p + 9, r->t_ms);
 		break;
 	case JREC_CURSOR:
-		put_le32(p, r->ordinal);
+		le32_put(p, r->ordinal);
 		break;
 	case JREC_STATE:
 		p[0] = r->kind;
 		p[1] = r->reason;
-		put_le32(p + 2, (uint32_t)r->code);
-		put_le64(p + 6, r->t_ms);
+		le32_put(p + 2, (uint32_t)r->code);
+		le64_put(p + 6, r->t_ms);
 		break;
 	case JREC_SYNCED:
-		put_le64(p, r->end);
+		le64_put(p, r->end);
 		break;
 	}
-	put_le32(buf, rec_sum(buf, (size_t)plen));
+	le32_put(buf, rec_sum(buf, (size_t)plen));
 	return (int)n;
 }
 
@@ -205,7 +171,7 @@ int journal_rec_decode(const uint8_t *buf, size_t len, struct journal_rec *r)
 	size_t n = JOURNAL_REC_HEADER + plen;
 	if (n > len)
 		return BND_E_JOURNAL_TRUNCATED;
-	if (get_le32(buf) != rec_sum(buf, plen))
+	if (le32_get(buf) != rec_sum(buf, plen))
 		return BND_E_JOURNAL_CHECKSUM;
 	memset(r, 0, offsetof(struct journal_rec, wamid));
 	r->type = (enum journal_type)buf[4];
@@ -219,45 +185,45 @@ int journal_rec_decode(const uint8_t *buf, size_t len, struct journal_rec *r)
 	const uint8_t *p = buf + JOURNAL_REC_HEADER;
 	switch (r->type) {
 	case JREC_DISPATCHED:
-		r->ordinal = get_le32(p);
-		r->attempt = get_le16(p + 4);
-		r->flags = get_le16(p + 6);
+		r->ordinal = le32_get(p);
+		r->attempt = le16_get(p + 4);
+		r->flags = le16_get(p + 6);
 		break;
 	case JREC_ACCEPTED:
-		r->ordinal = get_le32(p);
+		r->ordinal = le32_get(p);
 		r->wamid_len = plen - 4;
 		memcpy(r->wamid, p + 4, r->wamid_len);
 		break;
 	case JREC_FAILED:
-		r->ordinal = get_le32(p);
-		r->code = (int32_t)get_le32(p + 4);
+		r->ordinal = le32_get(p);
+		r->code = (int32_t)le32_get(p + 4);
 		break;
 	case JREC_DEFERRED:
-		r->ordinal = get_le32(p);
-		r->code = (int32_t)get_le32(p + 4);
-		r->t_ms = get_le64(p + 8);
+		r->ordinal = le32_get(p);
+		r->code = (int32_t)le32_get(p + 4);
+		r->t_ms = le64_get(p + 8);
 		break;
 	case JREC_SKIPPED:
-		r->ordinal = get_le32(p);
+		r->ordinal = le32_get(p);
 		r->kind = p[4];
 		break;
 	case JREC_STATUS:
-		r->ordinal = get_le32(p);
+		r->ordinal = le32_get(p);
 		r->kind = p[4];
-		r->code = (int32_t)get_le32(p + 5);
-		r->t_ms = get_le64(p + 9);
+		r->code = (int32_t)le32_get(p + 5);
+		r->t_ms = le64_get(p + 9);
 		break;
 	case JREC_CURSOR:
-		r->ordinal = get_le32(p);
+		r->ordinal = le32_get(p);
 		break;
 	case JREC_STATE:
 		r->kind = p[0];
 		r->reason = p[1];
-		r->code = (int32_t)get_le32(p + 2);
-		r->t_ms = get_le64(p + 6);
+		r->code = (int32_t)le32_get(p + 2);
+		r->t_ms = le64_get(p + 6);
 		break;
 	case JREC_SYNCED:
-		r->end = get_le64(p);
+		r->end = le64_get(p);
 		break;
 	}
 	if (!fields_ok(r))
@@ -279,15 +245,15 @@ int journal_header_encode(uint8_t out[JOURNAL_HEADER_SIZE], const struct journal
 	if (!span_ok(h->span) || h->recipients > NOTICE_MAX_RECIPIENTS)
 		return BND_E_INVAL;
 	memset(out, 0, JOURNAL_HEADER_SIZE);
-	put_le32(out, JOURNAL_MAGIC);
-	put_le16(out + 4, JOURNAL_VERSION);
-	put_le16(out + 6, JOURNAL_HEADER_SIZE);
+	le32_put(out, JOURNAL_MAGIC);
+	le16_put(out + 4, JOURNAL_VERSION);
+	le16_put(out + 6, JOURNAL_HEADER_SIZE);
 	memcpy(out + 8, h->notice_id, NOTICE_ID_LEN);
-	put_le32(out + 32, h->recipients);
-	put_le32(out + 36, h->span);
-	put_le64(out + 40, h->rcpt_checksum);
-	put_le64(out + 48, h->created_ms);
-	put_le64(out + 56, XXH3_64bits_withSeed(out, 56, JOURNAL_SEED));
+	le32_put(out + 32, h->recipients);
+	le32_put(out + 36, h->span);
+	le64_put(out + 40, h->rcpt_checksum);
+	le64_put(out + 48, h->created_ms);
+	le64_put(out + 56, XXH3_64bits_withSeed(out, 56, JOURNAL_SEED));
 	return 0;
 }
 
@@ -295,23 +261,23 @@ int journal_header_decode(const uint8_t *p, size_t len, struct journal_header *h
 {
 	if (len < JOURNAL_HEADER_SIZE)
 		return BND_E_JOURNAL_TRUNCATED;
-	if (get_le32(p) != JOURNAL_MAGIC)
+	if (le32_get(p) != JOURNAL_MAGIC)
 		return BND_E_JOURNAL_MAGIC;
 	/* The magic and the checksum at 56 keep their places in every version,
 	 * so damage is told apart from a newer format. */
-	if (get_le64(p + 56) != XXH3_64bits_withSeed(p, 56, JOURNAL_SEED))
+	if (le64_get(p + 56) != XXH3_64bits_withSeed(p, 56, JOURNAL_SEED))
 		return BND_E_JOURNAL_CHECKSUM;
-	if (get_le16(p + 4) != JOURNAL_VERSION)
+	if (le16_get(p + 4) != JOURNAL_VERSION)
 		return BND_E_JOURNAL_VERSION;
-	if (get_le16(p + 6) != JOURNAL_HEADER_SIZE || !notice_id_valid(p + 8, NOTICE_ID_LEN) ||
+	if (le16_get(p + 6) != JOURNAL_HEADER_SIZE || !notice_id_valid(p + 8, NOTICE_ID_LEN) ||
 	    p[8 + NOTICE_ID_LEN] != 0 || p[9 + NOTICE_ID_LEN] != 0)
 		return BND_E_JOURNAL_CORRUPT;
 	memset(h, 0, sizeof *h);
 	memcpy(h->notice_id, p + 8, NOTICE_ID_LEN);
-	h->recipients = get_le32(p + 32);
-	h->span = get_le32(p + 36);
-	h->rcpt_checksum = get_le64(p + 40);
-	h->created_ms = get_le64(p + 48);
+	h->recipients = le32_get(p + 32);
+	h->span = le32_get(p + 36);
+	h->rcpt_checksum = le64_get(p + 40);
+	h->created_ms = le64_get(p + 48);
 	if (!span_ok(h->span) || h->recipients > NOTICE_MAX_RECIPIENTS)
 		return BND_E_JOURNAL_CORRUPT;
 	return 0;

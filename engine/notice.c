@@ -47,6 +47,7 @@
 #include <xxhash.h>
 
 #include "bnd.h"
+#include "le.h"
 #include "fsio.h"
 #include "journal.h"
 #include "phone.h"
@@ -55,41 +56,6 @@
 #define RCPT_FILE "recipients.bin"
 #define TMP_PREFIX ".tmp-"
 #define NOTICE_JSON_FORMAT 1
-
-/* ---- little-endian helpers ---------------------------------------------- */
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
 
 /* ---- categories and states ---------------------------------------------- */
 
@@ -621,13 +587,13 @@ int notice_rcpt_encode_header(uint8_t out[RCPT_HEADER_SIZE], const char *id, uin
 	if (!id_ok(id))
 		return BND_E_NOTICE_ID;
 	memset(out, 0, RCPT_HEADER_SIZE);
-	put_le32(out + 0, RCPT_MAGIC);
-	put_le16(out + 4, RCPT_VERSION);
-	put_le16(out + 6, RCPT_HEADER_SIZE);
+	le32_put(out + 0, RCPT_MAGIC);
+	le16_put(out + 4, RCPT_VERSION);
+	le16_put(out + 6, RCPT_HEADER_SIZE);
 	memcpy(out + 8, id, NOTICE_ID_LEN);
-	put_le32(out + 32, count);
-	put_le64(out + 40, body_checksum);
-	put_le64(out + 56, XXH3_64bits_withSeed(out, 56, RCPT_SEED));
+	le32_put(out + 32, count);
+	le64_put(out + 40, body_checksum);
+	le64_put(out + 56, XXH3_64bits_withSeed(out, 56, RCPT_SEED));
 	return 0;
 }
 
@@ -644,20 +610,20 @@ static int rcpt_check(const uint8_t *p, size_t len, const char *id, uint32_t *co
 {
 	if (len < RCPT_HEADER_SIZE)
 		return BND_E_RCPT_TRUNCATED;
-	if (get_le32(p) != RCPT_MAGIC)
+	if (le32_get(p) != RCPT_MAGIC)
 		return BND_E_RCPT_MAGIC;
-	if (XXH3_64bits_withSeed(p, 56, RCPT_SEED) != get_le64(p + 56))
+	if (XXH3_64bits_withSeed(p, 56, RCPT_SEED) != le64_get(p + 56))
 		return BND_E_RCPT_CHECKSUM;
-	if (get_le16(p + 4) != RCPT_VERSION)
+	if (le16_get(p + 4) != RCPT_VERSION)
 		return BND_E_RCPT_VERSION;
-	if (get_le16(p + 6) != RCPT_HEADER_SIZE || get_le32(p + 36) != 0 || get_le64(p + 48) != 0)
+	if (le16_get(p + 6) != RCPT_HEADER_SIZE || le32_get(p + 36) != 0 || le64_get(p + 48) != 0)
 		return BND_E_RCPT_CORRUPT;
 	if (!notice_id_valid(p + 8, NOTICE_ID_LEN) || p[8 + NOTICE_ID_LEN] != 0 ||
 	    p[8 + NOTICE_ID_LEN + 1] != 0)
 		return BND_E_RCPT_CORRUPT;
 	if (memcmp(p + 8, id, NOTICE_ID_LEN) != 0)
 		return BND_E_RCPT_MISMATCH;
-	uint32_t n = get_le32(p + 32);
+	uint32_t n = le32_get(p + 32);
 	if (n > NOTICE_MAX_RECIPIENTS)
 		return BND_E_RCPT_CORRUPT;
 	uint64_t want = RCPT_HEADER_SIZE + (uint64_t)n * 8;
@@ -666,11 +632,11 @@ static int rcpt_check(const uint8_t *p, size_t len, const char *id, uint32_t *co
 	if (len > want)
 		return BND_E_RCPT_CORRUPT;
 	uint64_t s = XXH3_64bits_withSeed(p + RCPT_HEADER_SIZE, (size_t)n * 8, RCPT_SEED);
-	if (s != get_le64(p + 40))
+	if (s != le64_get(p + 40))
 		return BND_E_RCPT_CHECKSUM;
 	uint64_t prev = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t v = get_le64(p + RCPT_HEADER_SIZE + (size_t)i * 8);
+		uint64_t v = le64_get(p + RCPT_HEADER_SIZE + (size_t)i * 8);
 		if (!phone_valid(v) || v <= prev)
 			return BND_E_RCPT_CORRUPT;
 		prev = v;
@@ -763,7 +729,7 @@ uint64_t notice_rcpt_get(const struct notice_rcpt *r, uint32_t ordinal)
 {
 	if (ordinal >= r->count)
 		return 0;
-	return get_le64(r->map + RCPT_HEADER_SIZE + (size_t)ordinal * 8);
+	return le64_get(r->map + RCPT_HEADER_SIZE + (size_t)ordinal * 8);
 }
 
 /* ---- create, load, list -------------------------------------------------- */
@@ -825,7 +791,7 @@ int notice_create(const char *data_dir, const struct notice *n, const uint64_t *
 		goto out;
 	}
 	for (size_t i = 0; i < count; i++)
-		put_le64(body + RCPT_HEADER_SIZE + i * 8, numbers[i]);
+		le64_put(body + RCPT_HEADER_SIZE + i * 8, numbers[i]);
 	uint64_t sum = XXH3_64bits_withSeed(body + RCPT_HEADER_SIZE, count * 8, RCPT_SEED);
 	notice_rcpt_encode_header(body, n->id, (uint32_t)count, sum);
 	join(file, sizeof file, tmp, RCPT_FILE);  /* fits: checked above */

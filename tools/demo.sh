@@ -30,7 +30,7 @@ echo "(\$DEMO below is $WORK)"
 b() {
 	echo "\$ banditore $*" | sed -E -e "s#$WORK#\$DEMO#g" \
 		-e 's/\+?[0-9]{5}[0-9 -]{4,}([0-9]{3})/<a number>/g'
-	"$BIN" "$@" 2>&1
+	"$BIN" "$@" 2>&1 | sed "s#$WORK#\$DEMO#g"
 }
 step() { printf '\n==> %s\n' "$*"; }
 

@@ -129,19 +129,6 @@ enum {
 	BND_E_WAMOCK_SPEC = -11901,    /* a malformed option value or spec string */
 	BND_E_WAMOCK_FULL = -11902,    /* a fixed-size table of the mock is full */
 	BND_E_WAMOCK_JSON = -11903,    /* a request body is not valid JSON */
-	/* API client (waclient, wareq, waerr): -11300 .. -11399 */
-	BND_E_WA_FULL = -11301,        /* every request slot of the window is in use */
-	BND_E_WA_UTF8 = -11302,        /* text is not valid UTF-8 (strict building) */
-	BND_E_WA_CONFIG = -11303,      /* API base URL, version, phone-number-id or token unusable */
-	BND_E_WA_CURL = -11304,        /* libcurl refused a handle or an option */
-
-	/* event loop: -11400 .. -11499 */
-	BND_E_LOOP_NOURING = -11401,   /* io_uring was requested but the kernel refused it */
-	BND_E_LOOP_CURL = -11402,      /* libcurl's multi interface reported an error */
-	BND_E_LOOP_THREAD = -11403,    /* called from a thread that does not own the loop */
-
-	/* limiter: -11600 .. -11699 */
-	BND_E_LIM_TIER = -11601,       /* the audience exceeds the messaging-limit tier */
 	/* capacity plan (engine/plan.c, banditore plan): -11750 .. -11799,
 	 * a sub-band of the notices band */
 	BND_E_PLAN_RECIPIENTS = -11751, /* recipients outside 1 .. PLAN_MAX_RECIPIENTS */

@@ -6,7 +6,9 @@
  *               --listen HOST:PORT (pid N)", so send/import name it)
  *   sender      engine/sender.h on its own thread (it owns the event loop,
  *               the API client, the limiter); replies go through
- *               sender_post_text, and it checks opt-outs at dispatch in the
+ *               sender_post_text / sender_post_template, statuses of the
+ *               notices it runs through sender_post_status, and it checks
+ *               opt-outs at dispatch in the
  *               SAME store handle, so a JESI OFF recorded here stops a
  *               running fan-out for that number at once
  *   metrics     the registry rendered at GET /metrics
@@ -39,7 +41,9 @@
 #include "cli.h"
 #include "config.h"
 #include "httpd.h"
+#include "journal.h"
 #include "metrics.h"
+#include "notice.h"
 #include "phone.h"
 #include "sender.h"
 #include "service.h"
@@ -105,10 +109,11 @@ static uint64_t clock_mono_ns(void *ud)
 struct sender_thread {
 	pthread_t th;
 	struct sender_config sc;
-	struct sender *s;
+	struct sender *s;   /* readers (posts from other threads) hold lock */
+	pthread_rwlock_t lock;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int state;          /* 0 opening, 1 running, -1 failed to open */
+	int state;          /* 0 opening, 1 running, 2 stopped, -1 failed to open */
 	int open_rc, run_rc;
 	struct metrics_set *m;
 };
@@ -149,10 +154,13 @@ static void *sender_main(void *arg)
 		return NULL;
 	int run_rc = sender_run(t->s);
 	/* Take the handle away under the lock before closing it, so that
-	 * post_reply and the shutdown never touch a closed sender. */
-	pthread_mutex_lock(&t->mu);
+	 * post_reply, notice_status and the shutdown never touch a closed
+	 * sender. */
+	pthread_rwlock_wrlock(&t->lock);
 	struct sender *s = t->s;
 	t->s = NULL;
+	pthread_rwlock_unlock(&t->lock);
+	pthread_mutex_lock(&t->mu);
 	t->run_rc = run_rc;
 	t->state = 2;
 	pthread_mutex_unlock(&t->mu);
@@ -165,10 +173,10 @@ static void *sender_main(void *arg)
 /* Stop the sender (any thread): it drains and its thread exits. */
 static void sender_stop(struct sender_thread *t)
 {
-	pthread_mutex_lock(&t->mu);
+	pthread_rwlock_rdlock(&t->lock);
 	if (t->s)
 		sender_shutdown(t->s);
-	pthread_mutex_unlock(&t->mu);
+	pthread_rwlock_unlock(&t->lock);
 }
 
 /* The reply path: the service's post hook on sender_post_text. */
@@ -194,25 +202,75 @@ static void on_text_done(void *ud, const struct sender_text_result *r)
 static int post_reply(void *ud, const struct reply_msg *m, reply_done_fn done, void *cookie)
 {
 	struct sender_thread *t = ud;
-	/* TODO(sender): one-off template messages (the welcome outside the
-	 * 24-hour window) need a sender_post_template; until then they are
-	 * refused here and the subscriber stays SUB_REQUESTED (counted in
-	 * banditore_confirmations_overdue once past the SLO). */
-	if (m->is_template)
-		return BND_E_SERVE_NOTSUP;
 	struct post_ctx *p = malloc(sizeof *p);
 	if (!p)
 		return BND_E_NOMEM;
 	p->done = done;
 	p->cookie = cookie;
-	pthread_mutex_lock(&t->mu);
-	int rc = t->s ? sender_post_text(t->s, m->number, m->text, m->text_len, m->tag,
-	                                 on_text_done, p)
-	              : BND_E_CLOSED;
-	pthread_mutex_unlock(&t->mu);
+	int rc = BND_E_CLOSED;
+	pthread_rwlock_rdlock(&t->lock);
+	if (t->s && m->is_template)
+		rc = sender_post_template(t->s, m->number, m->tmpl_name, m->lang, NULL, 0, m->tag,
+		                          on_text_done, p);
+	else if (t->s)
+		rc = sender_post_text(t->s, m->number, m->text, m->text_len, m->tag, on_text_done, p);
+	pthread_rwlock_unlock(&t->lock);
 	if (rc)
 		free(p);
 	return rc;
+}
+
+/* The service's notice-status hook: the sender journals the statuses of the
+ * notices it runs (BND_E_NOTFOUND otherwise: the service records them). */
+static int notice_status(void *ud, const char *id, uint32_t ordinal, enum journal_status st,
+                         int32_t code, uint64_t t_ms)
+{
+	struct sender_thread *t = ud;
+	pthread_rwlock_rdlock(&t->lock);
+	int rc = t->s ? sender_post_status(t->s, id, ordinal, st, code, t_ms) : BND_E_NOTFOUND;
+	pthread_rwlock_unlock(&t->lock);
+	return rc;
+}
+
+/* Notices a crash interrupted (RUNNING), or created and never started
+ * (QUEUED), continue when serve starts: no subscriber is skipped. PAUSED
+ * ones (an operator's pause, or a clean stop) wait for the operator. */
+static void on_resumed(void *ud, int rc)
+{
+	const char *id = ud;
+	if (rc)
+		bnd_log(BND_LOG_ERROR, "serve", "notice %s not resumed: %s", id, bnd_strerror(rc));
+	else
+		bnd_log(BND_LOG_INFO, "serve", "notice %s resumed", id);
+}
+
+static void resume_notices(const char *data_dir, struct sender_thread *t,
+                           char (**ids)[NOTICE_ID_SIZE])
+{
+	size_t n = 0;
+	int rc = notice_list(data_dir, ids, &n);
+	if (rc) {
+		if (rc != BND_E_NOTFOUND && rc != -ENOENT)
+			bnd_log(BND_LOG_WARN, "serve", "cannot list the notices: %s", bnd_strerror(rc));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct journal *j = NULL;
+		struct journal_opts jo = { .flags = JOURNAL_RDONLY };
+		if (journal_open_notice(&j, data_dir, (*ids)[i], NULL, &jo, NULL))
+			continue;
+		enum notice_state st;
+		journal_state(j, &st, NULL, NULL);
+		journal_close(&j);
+		if (st != NOTICE_RUNNING && st != NOTICE_QUEUED)
+			continue;
+		pthread_rwlock_rdlock(&t->lock);
+		rc = t->s ? sender_post_add(t->s, (*ids)[i], on_resumed, (*ids)[i]) : BND_E_CLOSED;
+		pthread_rwlock_unlock(&t->lock);
+		if (rc)
+			bnd_log(BND_LOG_ERROR, "serve", "notice %s not resumed: %s", (*ids)[i],
+			        bnd_strerror(rc));
+	}
 }
 
 /* ------------------------------------------------------------------ flags */
@@ -281,10 +339,12 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 	struct httpd *h = NULL;
 	struct service *svc = NULL;
 	struct sender_thread snd = { .state = 0 };
+	char (*notice_ids)[NOTICE_ID_SIZE] = NULL;   /* the on_resumed cookies */
 	int sender_started = 0, rc = CLI_EXIT_FAIL;
 	char err[CONFIG_ERR_MAX];
 	pthread_mutex_init(&snd.mu, NULL);
 	pthread_cond_init(&snd.cv, NULL);
+	pthread_rwlock_init(&snd.lock, NULL);
 
 	if (config_defaults(&o.cfg)) {
 		cli_error("out of memory");
@@ -435,11 +495,11 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		.metrics = &ms,
 		.post = post_reply,
 		.post_ud = &snd,
-		/* TODO(sender): statuses of RUNNING notices go to the sender,
-		 * which holds their journals (a sender_post_status, any thread);
-		 * until it exists they are counted as unrouted. Statuses of
-		 * finished or paused notices are journaled by the service. */
-		.notice_status = NULL,
+		/* Statuses of running notices go to the sender, which holds their
+		 * journals; those of finished or paused notices are journaled by
+		 * the service itself. */
+		.notice_status = notice_status,
+		.status_ud = &snd,
 		.data_dir = g->data_dir,
 		.wall_ms = clock_wall_ms,
 		.mono_ns = clock_mono_ns,
@@ -455,7 +515,8 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		goto out;
 	}
 	/* The operator API (/v1/, issue 7) registers its routes here, on h,
-	 * with st, snd.s (sender_post_add / sender_post_cancel) and &ms. */
+	 * with st, the sender (sender_post_add / sender_post_cancel on snd.s,
+	 * under snd.lock) and &ms. */
 	if ((src = httpd_start(h))) {
 		cli_error("cannot start the HTTP server: %s", bnd_strerror(src));
 		goto out;
@@ -464,6 +525,8 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		cli_error("cannot start the committer: %s", bnd_strerror(src));
 		goto out;
 	}
+	notice_cleanup(g->data_dir);   /* leftovers of an interrupted creation */
+	resume_notices(g->data_dir, &snd, &notice_ids);
 	unsigned port = httpd_port(h);
 	if (o.port_file && (src = write_port_file(o.port_file, port))) {
 		cli_error("cannot write %s: %s", o.port_file, bnd_strerror(src));
@@ -536,8 +599,10 @@ out:
 		}
 	}
 	metrics_close(&reg);
+	bnd_free(notice_ids);
 	config_free(&o.cfg);
 	pthread_mutex_destroy(&snd.mu);
 	pthread_cond_destroy(&snd.cv);
+	pthread_rwlock_destroy(&snd.lock);
 	return rc;
 }

@@ -35,7 +35,7 @@ fail() {
 	exit 1
 }
 
-note() { echo "# $*" >&2; }
+note() { echo "# $(date +%T.%N | cut -c1-12) $*" >&2; }
 
 wait_file() { # FILE SECONDS
 	local i

@@ -89,6 +89,14 @@ wait_for 10 eq 1 record_count opt_out_ack $N1 || fail "no opt-out acknowledgemen
 wait_for 10 eq 1 record_count help $N4 || fail "no help text"
 [ "$(record_count welcome $N3)" = 0 ] || fail "a reply to N3"
 
+note "the writer lock names serve; count still works"
+echo 393359999999 >"$TMP/one.txt"
+rc=0
+"$BANDITORE_BIN" --data "$TMP/data" subscribers import "$TMP/one.txt" 2>"$TMP/import.out" || rc=$?
+[ "$rc" = 3 ] || fail "import while serve runs: exit $rc"
+grep -q "locked by banditore serve --listen 127.0.0.1:$PORT" "$TMP/import.out" ||
+	fail "the lock message does not name serve: $(cat "$TMP/import.out")"
+
 note "/healthz and /metrics"
 [ "$(curl -s --max-time 5 "http://127.0.0.1:$PORT/healthz")" = ok ] || fail "healthz"
 wait_for 10 scrape --value 'banditore_statuses_total{status="sent"}' || fail "scrape"

@@ -114,6 +114,9 @@ const char *bnd_strerror(int code)
 	case BND_E_HTTPD_START: return "HTTP server failed to start";
 	case BND_E_HTTPD_ROUTE: return "invalid HTTP route or server already started";
 	case BND_E_HTTPD_ANSWERED: return "HTTP request already answered";
+	case BND_E_SERVE_NO_SECRET: return "serve: BANDITORE_APP_SECRET is not set (every webhook would be refused)";
+	case BND_E_SERVE_DEGRADED: return "serve: an earlier store sync failed; restart to recover";
+	case BND_E_SERVE_STOPPING: return "serve: shutting down";
 	case BND_E_NOTICE_ID: return "malformed notice id";
 	case BND_E_NOTICE_CATEGORY: return "unknown notice category";
 	case BND_E_NOTICE_TEXT: return "notice text is empty, not UTF-8 or too long";
@@ -145,17 +148,6 @@ const char *bnd_strerror(int code)
 	case BND_E_METRICS_LABELS: return "wrong metric labels";
 	case BND_E_METRICS_PRIVACY: return "metric label value could be a phone number";
 	case BND_E_METRICS_TYPE: return "metric series type does not match its family";
-	case BND_E_WAMOCK_SPEC: return "wa-mock: malformed option value";
-	case BND_E_WAMOCK_FULL: return "wa-mock: table full";
-	case BND_E_WAMOCK_JSON: return "malformed JSON";
-	case BND_E_WA_FULL: return "API client: all request slots are in flight";
-	case BND_E_WA_UTF8: return "API client: text is not valid UTF-8";
-	case BND_E_WA_CONFIG: return "API client: bad configuration (base URL, version, phone-number-id or token)";
-	case BND_E_WA_CURL: return "API client: libcurl refused a handle or option";
-	case BND_E_LOOP_NOURING: return "event loop: io_uring is not available (refused by the kernel)";
-	case BND_E_LOOP_CURL: return "event loop: libcurl multi error";
-	case BND_E_LOOP_THREAD: return "event loop: called from a thread that does not own the loop";
-	case BND_E_LIM_TIER: return "limiter: audience exceeds the messaging-limit tier";
 	case BND_E_PLAN_RECIPIENTS: return "plan: recipients must be 1 to 1000000000";
 	case BND_E_PLAN_RATE: return "plan: rate must be 0.001 to 10000 msg/s";
 	case BND_E_PLAN_TIER: return "plan: tier must be 250, 1000, 2000, 10000, 100000 or 0 (unlimited)";

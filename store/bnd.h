@@ -71,6 +71,10 @@ enum {
 	BND_E_HTTPD_START = -11251,          /* libmicrohttpd refused to start */
 	BND_E_HTTPD_ROUTE = -11252,          /* bad route, table full, or server started */
 	BND_E_HTTPD_ANSWERED = -11253,       /* the request was already answered */
+	/* serve (engine/service.h, tools/banditore/cmd_serve.c): -11260 .. -11299 */
+	BND_E_SERVE_NO_SECRET = -11260,      /* BANDITORE_APP_SECRET unset: every webhook would be refused */
+	BND_E_SERVE_DEGRADED = -11261,       /* an earlier store sync failed: nothing is acknowledged */
+	BND_E_SERVE_STOPPING = -11262,       /* shutting down: answered 503, WhatsApp redelivers */
 
 	/* notices, recipient lists and journals: -11700 .. -11749 */
 	BND_E_NOTICE_ID = -11701,         /* a notice id is not n-YYYYmmddTHHMMSS-xxxx */
@@ -94,6 +98,19 @@ enum {
 	BND_E_JOURNAL_WINDOW = -11726,    /* ordinal at or past the tracking window's end */
 	BND_E_JOURNAL_FINAL = -11727,     /* the ordinal already has a final outcome */
 	BND_E_JOURNAL_STATE = -11728,     /* state change not allowed from the current state */
+	/* API client (waclient, wareq, waerr): -11300 .. -11399 */
+	BND_E_WA_FULL = -11301,        /* every request slot of the window is in use */
+	BND_E_WA_UTF8 = -11302,        /* text is not valid UTF-8 (strict building) */
+	BND_E_WA_CONFIG = -11303,      /* API base URL, version, phone-number-id or token unusable */
+	BND_E_WA_CURL = -11304,        /* libcurl refused a handle or an option */
+
+	/* event loop: -11400 .. -11499 */
+	BND_E_LOOP_NOURING = -11401,   /* io_uring was requested but the kernel refused it */
+	BND_E_LOOP_CURL = -11402,      /* libcurl's multi interface reported an error */
+	BND_E_LOOP_THREAD = -11403,    /* called from a thread that does not own the loop */
+
+	/* limiter: -11600 .. -11699 */
+	BND_E_LIM_TIER = -11601,       /* the audience exceeds the messaging-limit tier */
 	/* configuration: -11800 .. -11849 (engine/config.h) */
 	BND_E_CONFIG_SYNTAX = -11801,  /* config file: not JSON, not an object, too large */
 	BND_E_CONFIG_UNKNOWN = -11802, /* no such key or flag */
@@ -111,19 +128,6 @@ enum {
 	BND_E_WAMOCK_SPEC = -11901,    /* a malformed option value or spec string */
 	BND_E_WAMOCK_FULL = -11902,    /* a fixed-size table of the mock is full */
 	BND_E_WAMOCK_JSON = -11903,    /* a request body is not valid JSON */
-	/* API client (waclient, wareq, waerr): -11300 .. -11399 */
-	BND_E_WA_FULL = -11301,        /* every request slot of the window is in use */
-	BND_E_WA_UTF8 = -11302,        /* text is not valid UTF-8 (strict building) */
-	BND_E_WA_CONFIG = -11303,      /* API base URL, version, phone-number-id or token unusable */
-	BND_E_WA_CURL = -11304,        /* libcurl refused a handle or an option */
-
-	/* event loop: -11400 .. -11499 */
-	BND_E_LOOP_NOURING = -11401,   /* io_uring was requested but the kernel refused it */
-	BND_E_LOOP_CURL = -11402,      /* libcurl's multi interface reported an error */
-	BND_E_LOOP_THREAD = -11403,    /* called from a thread that does not own the loop */
-
-	/* limiter: -11600 .. -11699 */
-	BND_E_LIM_TIER = -11601,       /* the audience exceeds the messaging-limit tier */
 	/* capacity plan (engine/plan.c, banditore plan): -11750 .. -11799,
 	 * a sub-band of the notices band */
 	BND_E_PLAN_RECIPIENTS = -11751, /* recipients outside 1 .. PLAN_MAX_RECIPIENTS */

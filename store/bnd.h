@@ -94,6 +94,19 @@ enum {
 	BND_E_JOURNAL_WINDOW = -11726,    /* ordinal at or past the tracking window's end */
 	BND_E_JOURNAL_FINAL = -11727,     /* the ordinal already has a final outcome */
 	BND_E_JOURNAL_STATE = -11728,     /* state change not allowed from the current state */
+	/* API client (waclient, wareq, waerr): -11300 .. -11399 */
+	BND_E_WA_FULL = -11301,        /* every request slot of the window is in use */
+	BND_E_WA_UTF8 = -11302,        /* text is not valid UTF-8 (strict building) */
+	BND_E_WA_CONFIG = -11303,      /* API base URL, version, phone-number-id or token unusable */
+	BND_E_WA_CURL = -11304,        /* libcurl refused a handle or an option */
+
+	/* event loop: -11400 .. -11499 */
+	BND_E_LOOP_NOURING = -11401,   /* io_uring was requested but the kernel refused it */
+	BND_E_LOOP_CURL = -11402,      /* libcurl's multi interface reported an error */
+	BND_E_LOOP_THREAD = -11403,    /* called from a thread that does not own the loop */
+
+	/* limiter: -11600 .. -11699 */
+	BND_E_LIM_TIER = -11601,       /* the audience exceeds the messaging-limit tier */
 	/* configuration: -11800 .. -11849 (engine/config.h) */
 	BND_E_CONFIG_SYNTAX = -11801,  /* config file: not JSON, not an object, too large */
 	BND_E_CONFIG_UNKNOWN = -11802, /* no such key or flag */

@@ -1,0 +1,436 @@
+/*
+ * waclient.c - Cloud API client: a window of request slots, each with a
+ * reusable curl easy handle, driven by the loop's multi handle.
+ *
+ * Life of a request: waclient_send takes a free slot, builds the JSON into
+ * the slot's buffer (wareq), points CURLOPT_POSTFIELDS at it and adds the
+ * handle (loop_xfer_add). curl reuses a cached keep-alive connection when
+ * one is idle (CURLMOPT_MAX_HOST_CONNECTIONS bounds them; a request beyond
+ * that waits in curl's pending queue, which the window keeps short). The
+ * header callback catches Retry-After and Date; the write callback collects
+ * the body (bounded). On completion (on_done) the result is classified
+ * (waerr), the slot goes back to the free list, and only then the caller's
+ * callback runs, so it can send again at once.
+ *
+ * Easy handles are created lazily on a slot's first use and kept until
+ * close: curl keeps per-handle state (buffers, DNS cache entry) that is
+ * worth reusing, and connections live in the multi's cache anyway.
+ * Every handle gets CURLOPT_NOSIGNAL (else curl calls sigaction around
+ * every transfer: curl #10743) and the loop's socket open/close callbacks.
+ * HTTP version: curl's default (HTTP/1.1 on http://, h2 via ALPN on
+ * https:// with PIPEWAIT so new requests multiplex). h2c is never asked
+ * for: curl 7.88 mishandles it on connection reuse (curl #10634).
+ */
+#include "waclient.h"
+
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "bnd.h"
+
+#define RESP_MAX 65536u  /* response bodies are ~300 bytes; keep at most this */
+
+struct wa_slot {
+	struct loop_xfer x;
+	struct waclient *c;
+	CURL *easy;
+	void *ud;
+	uint64_t sent_ns;
+	uint32_t next_free;
+	uint8_t busy;
+	uint8_t aborting;      /* marked by waclient_abort_all */
+	struct wareq_buf req;
+	uint8_t *resp;
+	size_t resp_len, resp_cap;
+	uint64_t ra_secs;      /* Retry-After in seconds (delta form) */
+	int64_t ra_date;       /* Retry-After as an HTTP-date (epoch s), 0 = none */
+	char date[40];         /* raw Date header, parsed only when needed */
+};
+
+struct waclient {
+	struct loop *l;
+	waclient_done_fn done;
+	char *url;
+	struct curl_slist *hdrs;
+	uint32_t timeout_ms, connect_timeout_ms;
+	unsigned build_flags;
+	int https;
+	struct wa_slot *slots;
+	uint32_t window, free_head, inflight;
+	struct waclient_stats st;
+};
+
+#define NONE UINT32_MAX
+
+static int all_digits(const char *s, size_t max)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (s[n] < '0' || s[n] > '9' || n >= max)
+			return 0;
+	return n > 0;
+}
+
+static int token_ok(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f || n >= 4096)
+			return 0;
+	return n > 0;
+}
+
+static int version_ok(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.') || n >= 16)
+			return 0;
+	}
+	return n > 0;
+}
+
+static int base_ok(const char *s, int *https)
+{
+	size_t n = strlen(s);
+	if (n > 1024)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	*https = strncasecmp(s, "https://", 8) == 0;
+	return *https || (strncasecmp(s, "http://", 7) == 0 && n > 7);
+}
+
+static char *join(const char *a, const char *b, const char *c, const char *d, const char *e)
+{
+	size_t n = strlen(a) + strlen(b) + strlen(c) + strlen(d) + strlen(e) + 1;
+	char *s = bnd_malloc(n);
+	if (s) {
+		strcpy(s, a);
+		strcat(s, b);
+		strcat(s, c);
+		strcat(s, d);
+		strcat(s, e);
+	}
+	return s;
+}
+
+int waclient_open(struct waclient **out, struct loop *l, const struct waclient_config *cfg)
+{
+	int rc = BND_E_NOMEM;
+	char *auth = NULL;
+	if (!out)
+		return BND_E_INVAL;
+	*out = NULL;
+	if (!l || !cfg || !cfg->done || cfg->window > WACLIENT_WINDOW_MAX)
+		return BND_E_INVAL;
+	const char *base = cfg->api_base ? cfg->api_base : "http://127.0.0.1:8089";
+	const char *ver = cfg->version ? cfg->version : "v25.0";
+	int https = 0;
+	if (!cfg->phone_number_id || !all_digits(cfg->phone_number_id, 64) || !cfg->token ||
+	    !token_ok(cfg->token) || !version_ok(ver) || !base_ok(base, &https))
+		return BND_E_WA_CONFIG;
+
+	struct waclient *c = bnd_calloc(1, sizeof *c);
+	if (!c)
+		return BND_E_NOMEM;
+	c->l = l;
+	c->done = cfg->done;
+	c->https = https;
+	c->window = cfg->window ? cfg->window : 64;
+	c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 15000;
+	c->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 5000;
+	c->build_flags = cfg->build_flags;
+	size_t bl = strlen(base);
+	const char *sep = bl && base[bl - 1] == '/' ? "" : "/";
+	c->url = join(base, sep, ver, "/", cfg->phone_number_id);
+	if (!c->url)
+		goto fail;
+	char *url = join(c->url, "/messages", "", "", "");
+	if (!url)
+		goto fail;
+	bnd_free(c->url);
+	c->url = url;
+
+	auth = join("Authorization: Bearer ", cfg->token, "", "", "");
+	if (!auth)
+		goto fail;
+	struct curl_slist *h;
+	const char *hl[] = { auth, "Content-Type: application/json", "Expect:",
+	                     "Accept: application/json" };
+	for (size_t i = 0; i < sizeof hl / sizeof hl[0]; i++) {
+		h = curl_slist_append(c->hdrs, hl[i]);
+		if (!h)
+			goto fail;
+		c->hdrs = h;
+	}
+	explicit_bzero(auth, strlen(auth));
+	bnd_free(auth);
+	auth = NULL;
+
+	c->slots = bnd_calloc(c->window, sizeof *c->slots);
+	if (!c->slots)
+		goto fail;
+	for (uint32_t i = 0; i < c->window; i++) {
+		c->slots[i].c = c;
+		c->slots[i].next_free = i + 1 < c->window ? i + 1 : NONE;
+	}
+	c->free_head = 0;
+
+	uint32_t conns = cfg->connections ? cfg->connections : 16;
+	CURLM *m = loop_multi(l);
+	if (curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns) ||
+	    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conns)) {
+		rc = BND_E_WA_CURL;
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	if (auth) {
+		explicit_bzero(auth, strlen(auth));
+		bnd_free(auth);
+	}
+	waclient_close(&c);
+	return rc;
+}
+
+void waclient_close(struct waclient **p)
+{
+	if (!p || !*p)
+		return;
+	struct waclient *c = *p;
+	*p = NULL;
+	for (uint32_t i = 0; c->slots && i < c->window; i++) {
+		struct wa_slot *s = &c->slots[i];
+		if (s->busy)
+			loop_xfer_remove(c->l, &s->x);
+		if (s->easy)
+			curl_easy_cleanup(s->easy);
+		wareq_buf_free(&s->req);
+		bnd_free(s->resp);
+	}
+	bnd_free(c->slots);
+	curl_slist_free_all(c->hdrs);  /* holds the token: curl frees it */
+	bnd_free(c->url);
+	bnd_free(c);
+}
+
+static size_t on_write(char *ptr, size_t size, size_t n, void *ud)
+{
+	struct wa_slot *s = ud;
+	size_t len = size * n, room = RESP_MAX - s->resp_len;
+	size_t take = len < room ? len : room;  /* beyond RESP_MAX: dropped */
+	if (take && s->resp_len + take > s->resp_cap) {
+		size_t cap = s->resp_cap ? s->resp_cap : 1024;
+		while (cap < s->resp_len + take)
+			cap *= 2;
+		uint8_t *r = bnd_realloc(s->resp, cap);
+		if (!r)
+			return 0;  /* curl fails the transfer: CURLE_WRITE_ERROR */
+		s->resp = r;
+		s->resp_cap = cap;
+	}
+	if (take)
+		memcpy(s->resp + s->resp_len, ptr, take);
+	s->resp_len += take;
+	return len;
+}
+
+/* header_value - the value of "Name: value\r\n" without blanks, as a C string. */
+static size_t header_value(const char *buf, size_t len, size_t name_len, char *out, size_t cap)
+{
+	size_t i = name_len, j = len;
+	while (i < j && (buf[i] == ' ' || buf[i] == '\t'))
+		i++;
+	while (j > i && (buf[j - 1] == '\r' || buf[j - 1] == '\n' || buf[j - 1] == ' '))
+		j--;
+	size_t n = j - i < cap - 1 ? j - i : cap - 1;
+	memcpy(out, buf + i, n);
+	out[n] = 0;
+	return n;
+}
+
+static size_t on_header(char *buf, size_t size, size_t n, void *ud)
+{
+	struct wa_slot *s = ud;
+	size_t len = size * n;
+	char v[64];
+	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
+		/* A new response (after a 100 Continue): forget the previous one. */
+		s->ra_secs = 0;
+		s->ra_date = 0;
+		s->date[0] = 0;
+		s->resp_len = 0;
+	} else if (len > 12 && (buf[0] | 0x20) == 'r' && strncasecmp(buf, "retry-after:", 12) == 0) {
+		size_t vl = header_value(buf, len, 12, v, sizeof v);
+		if (vl && v[0] >= '0' && v[0] <= '9') {
+			uint64_t x = 0;
+			for (size_t i = 0; i < vl && v[i] >= '0' && v[i] <= '9' && x < 100000000; i++)
+				x = x * 10 + (uint64_t)(v[i] - '0');
+			s->ra_secs = x ? x : 0;
+			s->ra_date = 0;
+		} else if (vl) {
+			time_t t = curl_getdate(v, NULL);
+			s->ra_date = t > 0 ? (int64_t)t : 0;
+		}
+	} else if (len > 5 && (buf[0] | 0x20) == 'd' && strncasecmp(buf, "date:", 5) == 0) {
+		/* Every response has one; curl_getdate costs ~11,000 instructions
+		 * (sscanf), so keep the text and parse it only for a Retry-After
+		 * date. */
+		header_value(buf, len, 5, s->date, sizeof s->date);
+	}
+	return len;
+}
+
+static int easy_create(struct waclient *c, struct wa_slot *s)
+{
+	CURL *e = curl_easy_init();
+	if (!e)
+		return BND_E_WA_CURL;
+	if (loop_easy_setup(c->l, e) ||
+	    curl_easy_setopt(e, CURLOPT_URL, c->url) ||
+	    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs) ||
+	    curl_easy_setopt(e, CURLOPT_POST, 1L) ||
+	    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) ||
+	    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms) ||
+	    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms) ||
+	    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) ||
+	    curl_easy_setopt(e, CURLOPT_WRITEDATA, s) ||
+	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) ||
+	    curl_easy_setopt(e, CURLOPT_HEADERDATA, s) ||
+	    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) ||
+	    curl_easy_setopt(e, CURLOPT_USERAGENT, "banditore/0.1") ||
+	    (c->https && curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L))) {
+		curl_easy_cleanup(e);
+		return BND_E_WA_CURL;
+	}
+	s->easy = e;
+	return 0;
+}
+
+static void slot_put(struct waclient *c, struct wa_slot *s)
+{
+	s->busy = 0;
+	s->ud = NULL;
+	s->next_free = c->free_head;
+	c->free_head = (uint32_t)(s - c->slots);
+	c->inflight--;
+}
+
+static void finish(struct wa_slot *s, CURL *e, CURLcode rc, uint64_t now)
+{
+	struct waclient *c = s->c;
+	char store[WAERR_STORE_MIN];
+	struct wa_result r = { .code = WA_CODE_NONE, .subcode = WA_CODE_NONE };
+	long status = 0;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	long conns = 0;
+	if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK && conns > 0)
+		c->st.connects += (uint64_t)conns;
+	r.http_status = status;
+	r.curl_code = (int)rc;
+	r.sent_ns = s->sent_ns;
+	if (rc != CURLE_OK) {
+		long sent = 0;
+		curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &sent);
+		r.outcome = waerr_classify_transport(sent);
+	} else {
+		struct waerr_parsed p;
+		waerr_parse(s->resp, s->resp_len, &p, store, sizeof store);
+		r.code = p.code;
+		r.subcode = p.subcode;
+		r.detail = p.detail;
+		r.detail_len = p.detail_len;
+		if (p.code != WA_CODE_NONE) {
+			const struct waerr_rule *rule = waerr_lookup(p.code);
+			r.outcome = rule->outcome;
+			r.max_tries = rule->max_tries;
+		} else if (status >= 200 && status < 300 && p.wamid) {
+			r.outcome = WA_ACCEPTED;
+			r.wamid = p.wamid;
+			r.wamid_len = p.wamid_len;
+			r.msg_status = p.msg_status;
+			r.msg_status_len = p.msg_status_len;
+		} else {
+			r.outcome = waerr_classify_http(status);
+		}
+		if (s->ra_secs)
+			r.retry_after_ns = s->ra_secs * 1000000000ull;
+		else if (s->ra_date && s->date[0]) {
+			time_t d = curl_getdate(s->date, NULL);
+			if (d > 0 && s->ra_date > (int64_t)d)
+				r.retry_after_ns = (uint64_t)(s->ra_date - (int64_t)d) * 1000000000ull;
+		}
+	}
+	void *ud = s->ud;
+	slot_put(c, s);
+	c->st.completed++;
+	c->st.by_outcome[r.outcome]++;
+	c->done(ud, &r, now);
+}
+
+static void on_done(void *ud, CURL *e, CURLcode rc, uint64_t now)
+{
+	finish(ud, e, rc, now);
+}
+
+int waclient_send(struct waclient *c, const struct wa_msg *m, void *ud)
+{
+	if (!c || !m)
+		return BND_E_INVAL;
+	if (c->free_head == NONE)
+		return BND_E_WA_FULL;
+	struct wa_slot *s = &c->slots[c->free_head];
+	int rc;
+	if (!s->easy && (rc = easy_create(c, s)))
+		return rc;
+	rc = wareq_build(&s->req, m, c->build_flags);
+	if (rc < 0)
+		return rc;
+	c->st.utf8_replaced += (uint64_t)rc;
+	if (curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)s->req.len) ||
+	    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, (char *)s->req.p))
+		return BND_E_WA_CURL;
+	s->resp_len = 0;
+	s->ra_secs = 0;
+	s->ra_date = 0;
+	s->date[0] = 0;
+	s->ud = ud;
+	s->sent_ns = loop_now(c->l);
+	rc = loop_xfer_add(c->l, &s->x, s->easy, on_done, s);
+	if (rc)
+		return rc;
+	c->free_head = s->next_free;
+	s->busy = 1;
+	c->inflight++;
+	c->st.sent++;
+	return 0;
+}
+
+void waclient_abort_all(struct waclient *c, uint64_t now_ns)
+{
+	/* Mark first: a callback may start new requests, which must survive. */
+	for (uint32_t i = 0; i < c->window; i++)
+		c->slots[i].aborting = c->slots[i].busy;
+	for (uint32_t i = 0; i < c->window; i++) {
+		struct wa_slot *s = &c->slots[i];
+		if (!s->aborting)
+			continue;
+		s->aborting = 0;
+		loop_xfer_remove(c->l, &s->x);
+		finish(s, s->easy, CURLE_ABORTED_BY_CALLBACK, now_ns);
+	}
+}
+
+unsigned waclient_inflight(const struct waclient *c) { return c->inflight; }
+unsigned waclient_free_slots(const struct waclient *c) { return c->window - c->inflight; }
+
+void waclient_stats_get(const struct waclient *c, struct waclient_stats *out)
+{
+	*out = c->st;
+}

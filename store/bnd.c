@@ -114,6 +114,10 @@ const char *bnd_strerror(int code)
 	case BND_E_HTTPD_START: return "HTTP server failed to start";
 	case BND_E_HTTPD_ROUTE: return "invalid HTTP route or server already started";
 	case BND_E_HTTPD_ANSWERED: return "HTTP request already answered";
+	case BND_E_SERVE_NO_SECRET: return "serve: BANDITORE_APP_SECRET is not set (every webhook would be refused)";
+	case BND_E_SERVE_DEGRADED: return "serve: an earlier store sync failed; restart to recover";
+	case BND_E_SERVE_STOPPING: return "serve: shutting down";
+	case BND_E_SERVE_NOTSUP: return "serve: the API client cannot send this kind of reply";
 	case BND_E_NOTICE_ID: return "malformed notice id";
 	case BND_E_NOTICE_CATEGORY: return "unknown notice category";
 	case BND_E_NOTICE_TEXT: return "notice text is empty, not UTF-8 or too long";

@@ -71,6 +71,11 @@ enum {
 	BND_E_HTTPD_START = -11251,          /* libmicrohttpd refused to start */
 	BND_E_HTTPD_ROUTE = -11252,          /* bad route, table full, or server started */
 	BND_E_HTTPD_ANSWERED = -11253,       /* the request was already answered */
+	/* serve (engine/service.h, tools/banditore/cmd_serve.c): -11260 .. -11299 */
+	BND_E_SERVE_NO_SECRET = -11260,      /* BANDITORE_APP_SECRET unset: every webhook would be refused */
+	BND_E_SERVE_DEGRADED = -11261,       /* an earlier store sync failed: nothing is acknowledged */
+	BND_E_SERVE_STOPPING = -11262,       /* shutting down: answered 503, WhatsApp redelivers */
+	BND_E_SERVE_NOTSUP = -11263,         /* the API client cannot send this kind of reply */
 
 	/* notices, recipient lists and journals: -11700 .. -11749 */
 	BND_E_NOTICE_ID = -11701,         /* a notice id is not n-YYYYmmddTHHMMSS-xxxx */

@@ -140,6 +140,10 @@ struct opapi {
 	struct centry cache[CACHE_MAX];
 	uint64_t tick;
 
+	pthread_rwlock_t slock;     /* held (read) around every sender call;
+	                               opapi_shutdown takes it (write) once, so
+	                               after it returns no call is running or
+	                               can start: the sender may then go away */
 	pthread_mutex_t lmu;        /* auth failure log throttle */
 	uint64_t auth_last_log_ms;
 	uint64_t auth_suppressed;
@@ -603,9 +607,20 @@ static const char *code_reason(int32_t code)
 	return why && *why ? why : "unknown code";
 }
 
+/* Reals are rounded to 2 decimals: a report, not a measurement device. */
+static double r2(double v)
+{
+	return (double)(int64_t)(v * 100.0 + (v >= 0 ? 0.5 : -0.5)) / 100.0;
+}
+
+static json_t *real2(double v)
+{
+	return json_real(r2(v));
+}
+
 static double pct(uint64_t part, uint32_t whole)
 {
-	return whole ? (double)part * 100.0 / (double)whole : 0.0;
+	return whole ? r2((double)part * 100.0 / (double)whole) : 0.0;
 }
 
 static json_t *coverage_json(const struct journal_report *r, uint64_t t)
@@ -670,7 +685,7 @@ static json_t *notice_summary(const struct notice *n, const struct journal_repor
 	if (r->state == NOTICE_RUNNING && r->remaining == 0)
 		eta = json_real(0.0);
 	else if (r->state == NOTICE_RUNNING && rate > 0.0)
-		eta = json_real((double)r->remaining / rate);
+		eta = real2((double)r->remaining / rate);
 	if (set(o, "id", json_string(n->id)) ||
 	    set(o, "category", json_string(notice_category_name(n->category))) ||
 	    set(o, "priority", json_integer(notice_priority(n->category))) ||
@@ -683,8 +698,8 @@ static json_t *notice_summary(const struct notice *n, const struct journal_repor
 	    set(o, "delivered", json_integer((json_int_t)r->delivered)) ||
 	    set(o, "remaining", json_integer((json_int_t)r->remaining)) ||
 	    set(o, "progress_pct", json_real(pct(settled, r->recipients))) ||
-	    set(o, "rate_per_s", json_real(r->rate_per_s)) ||
-	    set(o, "rate_now_per_s", lv->has_rate_now ? json_real(lv->rate_now) : json_null()) ||
+	    set(o, "rate_per_s", real2(r->rate_per_s)) ||
+	    set(o, "rate_now_per_s", lv->has_rate_now ? real2(lv->rate_now) : json_null()) ||
 	    set(o, "eta_s", eta)) {
 		json_decref(o);
 		return NULL;
@@ -1008,6 +1023,19 @@ static struct httpd_req *pend_take(struct pend *p)
 	return req;
 }
 
+/* Call the sender unless shutting down (then BND_E_CLOSED). */
+static int sender_call(struct opapi *api, int cancel, const char *id, opapi_done_fn done,
+                       void *ud)
+{
+	pthread_rwlock_rdlock(&api->slock);
+	int rc = BND_E_CLOSED;
+	if (!atomic_load(&api->closing))
+		rc = cancel ? api->d.sender.post_cancel(api->d.sender.ctx, id, done, ud)
+		            : api->d.sender.post_add(api->d.sender.ctx, id, done, ud);
+	pthread_rwlock_unlock(&api->slock);
+	return rc;
+}
+
 static void on_added(void *ud, int rc)
 {
 	struct pend *p = ud;
@@ -1137,7 +1165,7 @@ static void notices_post(struct opapi *api, struct httpd_req *req)
 	p->next = api->pending;
 	api->pending = p;
 	pthread_mutex_unlock(&api->mu);
-	rc = api->d.sender.post_add(api->d.sender.ctx, p->id, on_added, p);
+	rc = sender_call(api, 0, p->id, on_added, p);
 	if (rc) {
 		/* done never runs: answer here, unless a shutdown did. */
 		if (pend_take(p)) {
@@ -1387,7 +1415,7 @@ static void notice_cancel(struct opapi *api, struct httpd_req *req, const char *
 	p->next = api->pending;
 	api->pending = p;
 	pthread_mutex_unlock(&api->mu);
-	rc = api->d.sender.post_cancel(api->d.sender.ctx, p->id, on_cancelled, p);
+	rc = sender_call(api, 1, p->id, on_cancelled, p);
 	if (rc && pend_take(p)) {
 		reply_error(api, req, 500, "sender_error", NULL, "cancel failed: %s", bnd_strerror(rc));
 		bnd_free(p);
@@ -1471,14 +1499,15 @@ int opapi_open(struct opapi **out, const struct opapi_deps *deps)
 	if (!out)
 		return BND_E_INVAL;
 	*out = NULL;
-	if (!deps || !deps->cfg || !deps->cfg->data || !deps->store || !deps->wall_ms ||
+	if (!deps || !deps->cfg || !(deps->data_dir || deps->cfg->data) || !deps->store ||
+	    !deps->wall_ms ||
 	    !deps->sender.post_add || !deps->sender.post_cancel)
 		return BND_E_INVAL;
 	struct opapi *api = bnd_calloc(1, sizeof *api);
 	if (!api)
 		return BND_E_NOMEM;
 	api->d = *deps;
-	api->data = deps->cfg->data;
+	api->data = deps->data_dir ? deps->data_dir : deps->cfg->data;
 	if (deps->cfg->admin_token && deps->cfg->admin_token[0]) {
 		api->token = (const uint8_t *)deps->cfg->admin_token;
 		api->token_len = strlen(deps->cfg->admin_token);
@@ -1489,6 +1518,7 @@ int opapi_open(struct opapi **out, const struct opapi_deps *deps)
 	pthread_mutex_init(&api->mu, NULL);
 	pthread_mutex_init(&api->cmu, NULL);
 	pthread_mutex_init(&api->lmu, NULL);
+	pthread_rwlock_init(&api->slock, NULL);
 	*out = api;
 	return 0;
 }
@@ -1515,6 +1545,9 @@ void opapi_shutdown(struct opapi *api)
 	if (!api)
 		return;
 	atomic_store(&api->closing, 1);
+	/* Wait for sender calls in progress; none can start after this. */
+	pthread_rwlock_wrlock(&api->slock);
+	pthread_rwlock_unlock(&api->slock);
 	pthread_mutex_lock(&api->mu);
 	struct pend *p = api->pending;
 	api->pending = NULL;
@@ -1557,6 +1590,7 @@ void opapi_close(struct opapi **pp)
 	pthread_mutex_destroy(&api->mu);
 	pthread_mutex_destroy(&api->cmu);
 	pthread_mutex_destroy(&api->lmu);
+	pthread_rwlock_destroy(&api->slock);
 	bnd_free(api);
 	*pp = NULL;
 }

@@ -25,10 +25,13 @@
  * Life cycle in serve:
  *   opapi_open(&api, &deps);           (logs once when the API is disabled)
  *   opapi_register(api, httpd);        before httpd_start
- *   ... serve ...
- *   opapi_shutdown(api);               answers requests still waiting for the
- *                                      sender (503) and refuses new ones
- *   httpd_close(&httpd); sender_close(&sender);
+ *   ... serve; opapi_refresh_metrics(api) from the periodic tick ...
+ *   httpd_quiesce + httpd_drain
+ *   opapi_shutdown(api);               BEFORE the sender stops: refuses new
+ *                                      requests (503), answers those still
+ *                                      waiting for the sender (503); once it
+ *                                      returns no sender call runs or starts
+ *   stop the sender; httpd_close(&httpd);
  *   opapi_close(&api);                 after both: no handler or sender
  *                                      callback can run any more
  *
@@ -74,10 +77,12 @@ struct opapi_sender {
 typedef uint64_t (*opapi_clock_fn)(void *ud);
 
 struct opapi_deps {
-	const struct config *cfg;   /* borrowed, must outlive the API: data,
+	const struct config *cfg;   /* borrowed, must outlive the API:
 	                               admin_token (NULL: the API answers 503),
 	                               notice_template, notice_lang, expiry_ns,
 	                               api_max_body_bytes */
+	const char *data_dir;       /* the data directory (notices live in its
+	                               notices/); NULL: cfg->data */
 	struct store *store;        /* borrowed writer handle (serve holds the
 	                               data directory's lock, which notice_create
 	                               requires) */

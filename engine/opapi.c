@@ -1528,15 +1528,16 @@ int opapi_register(struct opapi *api, struct httpd *h)
 	if (!api || !h)
 		return BND_E_INVAL;
 	size_t max = api->d.cfg->api_max_body_bytes ? (size_t)api->d.cfg->api_max_body_bytes : 0;
-	int rc = httpd_route(h, HTTPD_GET | HTTPD_POST, "/v1/notices", max, h_notices, api);
+	/* Every method goes to the handlers, which check the token first and
+	 * then answer 405 (JSON, with Allow) for the methods they do not take. */
+	const unsigned any = HTTPD_GET | HTTPD_POST | HTTPD_PUT | HTTPD_DELETE | HTTPD_PATCH;
+	int rc = httpd_route(h, any, "/v1/notices", max, h_notices, api);
 	if (!rc)
-		rc = httpd_route(h, HTTPD_GET | HTTPD_POST | HTTPD_PUT | HTTPD_DELETE | HTTPD_PATCH |
-		                 HTTPD_PREFIX, "/v1/notices/", max, h_notice, api);
+		rc = httpd_route(h, any | HTTPD_PREFIX, "/v1/notices/", max, h_notice, api);
 	if (!rc)
-		rc = httpd_route(h, HTTPD_GET, "/v1/subscribers", max, h_subscribers, api);
+		rc = httpd_route(h, any, "/v1/subscribers", max, h_subscribers, api);
 	if (!rc)
-		rc = httpd_route(h, HTTPD_GET | HTTPD_POST | HTTPD_PUT | HTTPD_DELETE | HTTPD_PATCH |
-		                 HTTPD_PREFIX, "/v1/", max, h_other, api);
+		rc = httpd_route(h, any | HTTPD_PREFIX, "/v1/", max, h_other, api);
 	return rc;
 }
 

@@ -113,8 +113,10 @@ int opapi_open(struct opapi **out, const struct opapi_deps *deps);
  * opapi_register - add the /v1/ routes to h (before httpd_start):
  * "/v1/notices" (GET, POST), "/v1/notices/" (prefix: GET {id}, POST
  * {id}/cancel), "/v1/subscribers" (GET) and "/v1/" (prefix: a JSON 404 for
- * anything else under /v1/, after the bearer check). The request body
- * limit is cfg->api_max_body_bytes. Returns 0 or httpd_route's code.
+ * anything else under /v1/). Each takes every method, so that the bearer
+ * check comes first and other methods get a JSON 405 with Allow. The
+ * request body limit is cfg->api_max_body_bytes. Returns 0 or
+ * httpd_route's code.
  */
 int opapi_register(struct opapi *api, struct httpd *h);
 

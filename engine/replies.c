@@ -320,7 +320,7 @@ void replies_pump(struct replies *r)
 			r->st.posted[kind]++;
 			continue;
 		}
-		bnd_log(BND_LOG_WARN, MOD, "a %s reply was not posted: %s", reply_kind_name(kind),
+		bnd_log(BND_LOG_DEBUG, MOD, "a %s reply was not posted: %s", reply_kind_name(kind),
 		        bnd_strerror(rc));
 		struct reply_result res = { .accepted = 0, .code = rc };
 		if (c) {

@@ -54,6 +54,7 @@
 #include "bnd.h"
 #include "cmd.h"
 #include "idmap.h"
+#include "journals.h"
 #include "notice.h"
 #include "phone.h"
 #include "webhook.h"
@@ -64,6 +65,16 @@
 #define SEED_ST 0x62616e6473747321ull    /* "bandsts!" */
 #define SEEN_ST_MAX 262144u               /* statuses arrive 3x faster than sends */
 #define T_MAX_MS ((1ull << 42) - 1)       /* the store's time field */
+
+/* At most one line per LOG_EVERY_MS of each kind of per-event warning, with
+ * the count of the lines it stands for: a backlog of failing welcomes or a
+ * broken disk must not flood the log (one line per webhook at 20,000/s). */
+#define LOG_EVERY_MS 10000u
+struct loglim {
+	_Atomic uint64_t next_ms;
+	_Atomic uint64_t suppressed;
+};
+enum { LL_QUEUE, LL_APPEND, LL_WELCOME, LL_STATUS, LL_COUNT };
 
 struct pending_req {
 	struct pending_req *next;
@@ -78,6 +89,7 @@ struct service {
 	struct metrics_set *m;
 	struct cmd_grammar grammar;
 	struct replies *replies;
+	struct journals *journals;     /* statuses of notices not running here */
 	const uint8_t *secret;
 	size_t secret_len;
 	struct webhook_limits lim;
@@ -102,11 +114,15 @@ struct service {
 	atomic_int stopping;
 
 	uint64_t next_scan_ns, next_checkpoint_ns, next_compact_ns;
+	struct loglim ll[LL_COUNT];
+	struct httpd *h;               /* for its 413 count (answered before us) */
+	pthread_mutex_t gauge_mu;
+	uint64_t httpd_too_large;      /* the part already counted */
 
 	struct {
 		_Atomic uint64_t webhooks, ok, refused, failed;
 		_Atomic uint64_t messages, statuses, duplicates, changes, ignored;
-		_Atomic uint64_t confirmed, confirmed_by_status, welcome_failures, unrouted;
+		_Atomic uint64_t confirmed, confirmed_by_status, welcome_failures, unrouted, journaled;
 		_Atomic uint64_t commits, commit_records, overdue;
 	} st;
 };
@@ -123,6 +139,20 @@ static uint64_t wall_ms(struct service *svc)
 static uint64_t mono_ns(struct service *svc)
 {
 	return svc->c.mono_ns(svc->c.clock_ud);
+}
+
+/* 1 when a line of kind k may be logged now; *more gets how many were
+ * suppressed since the last one. */
+static int log_ok(struct service *svc, int k, uint64_t *more)
+{
+	struct loglim *l = &svc->ll[k];
+	uint64_t now = wall_ms(svc), next = atomic_load(&l->next_ms);
+	if (now < next || !atomic_compare_exchange_strong(&l->next_ms, &next, now + LOG_EVERY_MS)) {
+		atomic_fetch_add(&l->suppressed, 1);
+		return 0;
+	}
+	*more = atomic_exchange(&l->suppressed, 0);
+	return 1;
 }
 
 static uint64_t id_hash(const uint8_t *p, size_t len, uint64_t seed)
@@ -183,9 +213,12 @@ int service_commit(struct service *svc)
 	}
 	INC(commits);
 	uint64_t durable = svc->durable;
+	/* Statuses of finished notices ride the same commit. A failure here
+	 * answers 503 (WhatsApp redelivers) but does not degrade the store. */
+	int jrc = journals_commit(svc->journals);
 	pthread_mutex_unlock(&svc->commit_mu);
 	replies_release(svc->replies, durable);
-	return 0;
+	return jrc;
 }
 
 static void count_outcome(struct service *svc, enum metrics_webhook o)
@@ -277,11 +310,13 @@ static int append_locked(struct service *svc, uint64_t number, enum sub_state st
 static void queue_reply(struct service *svc, enum reply_kind k, uint64_t number, uint64_t t_ms)
 {
 	int rc = replies_add(svc->replies, k, number, t_ms, atomic_load(&svc->last_ticket));
-	if (rc && rc != BND_E_EXISTS && rc != BND_E_CLOSED) {
+	uint64_t more;
+	if (rc && rc != BND_E_EXISTS && rc != BND_E_CLOSED && log_ok(svc, LL_QUEUE, &more)) {
 		char mask[PHONE_MASK_MAX];
 		phone_mask(number, mask);
-		bnd_log(BND_LOG_WARN, MOD, "%s reply to %s not queued: %s", reply_kind_name(k), mask,
-		        bnd_strerror(rc));
+		bnd_log(BND_LOG_WARN, MOD, "%s reply to %s not queued: %s (%llu more since the "
+		        "last such line)", reply_kind_name(k), mask, bnd_strerror(rc),
+		        (unsigned long long)more);
 	}
 }
 
@@ -372,7 +407,10 @@ static int on_message(struct ingest_ctx *x, const struct webhook_event *ev)
 	pthread_mutex_unlock(&svc->mu);
 
 	if (rc) {
-		bnd_log(BND_LOG_ERROR, MOD, "store append failed: %s", bnd_strerror(rc));
+		uint64_t more;
+		if (log_ok(svc, LL_APPEND, &more))
+			bnd_log(BND_LOG_ERROR, MOD, "store append failed: %s (%llu more since the "
+			        "last such line)", bnd_strerror(rc), (unsigned long long)more);
 		return rc;
 	}
 	if (!stateless) {
@@ -409,8 +447,11 @@ static int on_reply_status(struct ingest_ctx *x, const struct webhook_event *ev,
 	int rc = 0;
 	if (su->status == WEBHOOK_ST_FAILED) {
 		INC(welcome_failures);
-		bnd_log(BND_LOG_WARN, MOD, "welcome to %s failed after acceptance: code %lld", mask,
-		        (long long)su->error_code);
+		uint64_t more;
+		if (log_ok(svc, LL_WELCOME, &more))
+			bnd_log(BND_LOG_WARN, MOD, "welcome to %s failed after acceptance: code %lld "
+			        "(%llu more welcome failures since the last such line)", mask,
+			        (long long)su->error_code, (unsigned long long)more);
 		pthread_mutex_lock(&svc->mu);
 		enum sub_state st = SUB_NONE;
 		store_get(svc->store, su->recipient, &st, NULL);
@@ -479,16 +520,27 @@ static int on_status(struct ingest_ctx *x, const struct webhook_event *ev)
 		enum journal_status js = jstatus_of(su->status);
 		if (!js)
 			return 0;
+		uint64_t t = event_ms(ev->timestamp, x->now_ms);
 		int rc = svc->c.notice_status
 		                 ? svc->c.notice_status(svc->c.status_ud, id, ordinal, js,
-		                                        (int32_t)su->error_code,
-		                                        event_ms(ev->timestamp, x->now_ms))
+		                                        (int32_t)su->error_code, t)
 		                 : BND_E_NOTFOUND;
+		if (rc == BND_E_NOTFOUND && svc->journals) {
+			int pending = 0;
+			rc = journals_status(svc->journals, id, ordinal, js, (int32_t)su->error_code, t,
+			                     &pending);
+			if (pending)
+				x->out->need_commit = 1;
+			if (rc == 0)
+				INC(journaled);
+		}
 		if (rc) {
 			INC(unrouted);
-			if (rc != BND_E_NOTFOUND)
-				bnd_log(BND_LOG_WARN, MOD, "status of notice %s not journaled: %s", id,
-				        bnd_strerror(rc));
+			uint64_t more;
+			if (rc != BND_E_NOTFOUND && log_ok(svc, LL_STATUS, &more))
+				bnd_log(BND_LOG_WARN, MOD, "status of notice %s not journaled: %s (%llu "
+				        "more since the last such line)", id, bnd_strerror(rc),
+				        (unsigned long long)more);
 		}
 		return 0;
 	}
@@ -663,6 +715,20 @@ static void update_gauges(struct service *svc)
 {
 	if (!svc->m)
 		return;
+	if (svc->h) {
+		/* Bodies over the limit are refused by the HTTP layer before the
+		 * handler (Content-Length), so they are counted from its stats:
+		 * every 413 of the server (the operator API's included). */
+		struct httpd_stats hs;
+		httpd_stats(svc->h, &hs);
+		pthread_mutex_lock(&svc->gauge_mu);
+		if (hs.too_large > svc->httpd_too_large) {
+			metrics_counter_add(svc->m->webhooks[METRICS_WH_TOO_LARGE],
+			                    hs.too_large - svc->httpd_too_large);
+			svc->httpd_too_large = hs.too_large;
+		}
+		pthread_mutex_unlock(&svc->gauge_mu);
+	}
 	struct store_counts sc;
 	store_count(svc->store, &sc);
 	for (int i = 1; i < METRICS_SUB_STATES; i++)
@@ -691,6 +757,7 @@ int service_routes(struct service *svc, struct httpd *h)
 {
 	int rc;
 	size_t body_max = svc->lim.body_max;
+	svc->h = h;
 	if ((rc = httpd_route(h, HTTPD_POST, "/webhook", body_max, on_post, svc)) ||
 	    (rc = httpd_route(h, HTTPD_GET, "/webhook", 0, on_handshake, svc)) ||
 	    (rc = httpd_route(h, HTTPD_GET, "/healthz", 0, on_healthz, svc)) ||
@@ -745,11 +812,17 @@ static void on_reply_outcome(void *ud, enum reply_kind kind, uint64_t number, ui
 		bnd_log(BND_LOG_DEBUG, MOD, "%s confirmed (%s accepted)", mask, reply_kind_name(kind));
 	} else if (!r->accepted) {
 		INC(welcome_failures);
-		bnd_log(BND_LOG_WARN, MOD, "%s to %s failed: code %lld%s", reply_kind_name(kind), mask,
-		        (long long)r->code,
-		        appended ? " (marked invalid)" : " (still owed: retried by the next scan)");
+		uint64_t more;
+		if (log_ok(svc, LL_WELCOME, &more))
+			bnd_log(BND_LOG_WARN, MOD, "%s to %s failed: code %lld%s%s%s (%llu more welcome "
+			        "failures since the last such line)", reply_kind_name(kind), mask,
+			        (long long)r->code, r->code <= BND_E_BASE ? " " : "",
+			        r->code <= BND_E_BASE ? bnd_strerror((int)r->code) : "",
+			        appended ? ", marked invalid" : ", still owed: retried by the next scan",
+			        (unsigned long long)more);
 	}
-	if (rc)
+	uint64_t more;
+	if (rc && log_ok(svc, LL_APPEND, &more))
 		bnd_log(BND_LOG_ERROR, MOD, "store append failed: %s", bnd_strerror(rc));
 	if (appended)
 		kick_committer(svc);
@@ -784,6 +857,7 @@ int service_open(struct service **out, const struct service_config *c)
 	pthread_mutex_init(&svc->mu, NULL);
 	pthread_mutex_init(&svc->cmu, NULL);
 	pthread_mutex_init(&svc->commit_mu, NULL);
+	pthread_mutex_init(&svc->gauge_mu, NULL);
 	pthread_cond_init(&svc->ccv, NULL);
 
 	char *buf[REPLY_KIND_COUNT] = { 0 };
@@ -823,6 +897,8 @@ int service_open(struct service **out, const struct service_config *c)
 		rcfg.texts[k] = buf[k];
 	}
 	if ((rc = replies_open(&svc->replies, &rcfg)))
+		goto fail;
+	if (c->data_dir && (rc = journals_open(&svc->journals, c->data_dir)))
 		goto fail;
 	if ((rc = idmap_init(&svc->seen_msg, SERVICE_SEEN_MAX)) ||
 	    (rc = idmap_init(&svc->seen_st, SEEN_ST_MAX)) ||
@@ -937,6 +1013,7 @@ void service_tick(struct service *svc)
 	update_gauges(svc);
 	if (atomic_load(&svc->stopping))
 		return;
+	journals_trim(svc->journals, now, SERVICE_JOURNAL_IDLE_NS);
 	if (now >= svc->next_scan_ns) {
 		svc->next_scan_ns = now + svc->c.rescan_ns;
 		service_scan(svc);
@@ -997,12 +1074,14 @@ void service_close(struct service **p)
 	if (svc->started)
 		service_stop(svc);
 	replies_close(&svc->replies);
+	journals_close(&svc->journals);
 	idmap_free(&svc->seen_msg);
 	idmap_free(&svc->seen_st);
 	idmap_free(&svc->auto_sent);
 	pthread_mutex_destroy(&svc->mu);
 	pthread_mutex_destroy(&svc->cmu);
 	pthread_mutex_destroy(&svc->commit_mu);
+	pthread_mutex_destroy(&svc->gauge_mu);
 	pthread_cond_destroy(&svc->ccv);
 	bnd_free(svc);
 }
@@ -1023,6 +1102,7 @@ void service_stats_get(struct service *svc, struct service_stats *st)
 	st->confirmed_by_status = GET(confirmed_by_status);
 	st->welcome_failures = GET(welcome_failures);
 	st->unrouted_statuses = GET(unrouted);
+	st->journaled_statuses = GET(journaled);
 	st->commits = GET(commits);
 	st->commit_records = GET(commit_records);
 	st->overdue = GET(overdue);

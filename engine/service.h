@@ -59,12 +59,14 @@ typedef uint64_t (*service_clock_fn)(void *ud);
 
 /*
  * A status webhook of a notice's message (biz_opaque_callback_data
- * "<notice_id>:<ordinal>", notice.h). The hook appends it to the notice's
- * journal (journal_status) or hands it to whoever holds that journal (the
- * sender while the notice runs). Returns 0 when taken and durable or about
- * to be (the service does not wait for it), BND_E_NOTFOUND when the notice
- * is unknown here (counted as unrouted), or another error (counted, and
- * logged). Runs on an HTTP thread; t_ms is the status time (wall ms).
+ * "<notice_id>:<ordinal>", notice.h) goes first to this hook: the sender
+ * of this process, which holds the journals of the notices it is running.
+ * Returns 0 when it took the status (the service does not wait for its
+ * durability: the sender commits its journals within its commit
+ * interval), BND_E_NOTFOUND when the notice is not running there; then the
+ * service records it itself (journals.h: finished and paused notices,
+ * committed before the webhook's 200). Any other error is counted (status
+ * unrouted) and logged. Runs on an HTTP thread; t_ms is the status time.
  */
 typedef int (*service_notice_status_fn)(void *ud, const char *notice_id, uint32_t ordinal,
                                         enum journal_status st, int32_t code, uint64_t t_ms);
@@ -75,8 +77,8 @@ typedef int (*service_notice_status_fn)(void *ud, const char *notice_id, uint32_
 #define SERVICE_RESCAN_NS (5ull * 60 * 1000000000ull) /* requested subscribers
                                           without a pending welcome: re-queued
                                           this often (and at start) */
-#define SERVICE_STOP_COMMIT_MS 10000u  /* service_stop waits this long for the
-                                          committer's last batch */
+#define SERVICE_JOURNAL_IDLE_NS (60ull * 1000000000ull) /* a finished notice's
+                                          journal unused this long is closed */
 
 struct service_config {
 	struct store *store;           /* borrowed writer handle; required */
@@ -87,9 +89,11 @@ struct service_config {
 	struct metrics_set *metrics;   /* counted into; may be NULL */
 	reply_post_fn post;            /* required: how replies reach the API */
 	void *post_ud;
-	service_notice_status_fn notice_status;  /* may be NULL: such statuses
-	                                  are counted as unrouted */
+	service_notice_status_fn notice_status;  /* may be NULL */
 	void *status_ud;
+	const char *data_dir;          /* notices/ of finished notices get their
+	                                  statuses here (journals.h); NULL: only
+	                                  the hook (unit tests) */
 	service_clock_fn wall_ms;      /* required */
 	service_clock_fn mono_ns;      /* required */
 	void *clock_ud;
@@ -185,6 +189,7 @@ struct service_stats {
 	uint64_t confirmed;            /* welcomes accepted -> SUB_CONFIRMED */
 	uint64_t confirmed_by_status;  /* ... by a status webhook of the welcome */
 	uint64_t welcome_failures;
+	uint64_t journaled_statuses;   /* notice statuses recorded by the service */
 	uint64_t unrouted_statuses;    /* notice statuses nobody took */
 	uint64_t commits, commit_records;
 	uint64_t overdue;              /* at the last scan */

@@ -729,3 +729,79 @@ Test(service, no_app_secret_refuses_to_open)
 	cr_assert_null(svc);
 	config_free(&c);
 }
+
+/* ---- statuses of notices not running here (journals.c) ---- */
+
+#include "notice.h"
+
+static void make_notice(struct env *e, const char *id, enum notice_state st)
+{
+	struct notice *n = calloc(1, sizeof *n);
+	cr_assert_eq(notice_init(n, NOTICE_CAT_INFO, F.wall_ms - 60000, 0, 1), 0);
+	snprintf(n->id, sizeof n->id, "%s", id);
+	cr_assert_eq(notice_set_text(n, (const uint8_t *)"Avviso", 6), 0);
+	uint64_t nums[2] = { N1, N2 };
+	cr_assert_eq(notice_create(e->dir, n, nums, 2, 0), 0);
+	free(n);
+	if (st != NOTICE_QUEUED) {
+		struct journal *j = NULL;
+		cr_assert_eq(journal_open_notice(&j, e->dir, id, NULL, NULL, NULL), 0);
+		cr_assert_eq(journal_set_state(j, st, NOTICE_REASON_OPERATOR, 0, F.wall_ms, NULL), 0);
+		cr_assert_eq(journal_close(&j), 0);
+	}
+}
+
+static struct journal_report notice_report(struct env *e, const char *id)
+{
+	struct journal *j = NULL;
+	struct journal_opts o = { .flags = JOURNAL_RDONLY };
+	cr_assert_eq(journal_open_notice(&j, e->dir, id, NULL, &o, NULL), 0);
+	struct journal_report r;
+	journal_report(j, F.wall_ms, &r);
+	journal_close(&j);
+	return r;
+}
+
+Test(service, statuses_of_finished_and_paused_notices_are_journaled_before_the_200)
+{
+	struct env e;
+	env_init(&e);
+	/* the service with a data directory and no sender hook */
+	service_close(&e.svc);
+	e.sc.notice_status = NULL;
+	e.sc.data_dir = e.dir;
+	cr_assert_eq(service_open(&e.svc, &e.sc), 0);
+	const char *done_id = "n-20261128T101500-a3f9", *queued_id = "n-20261128T101501-b3f9";
+	make_notice(&e, done_id, NOTICE_CANCELLED);
+	make_notice(&e, queued_id, NOTICE_QUEUED);
+
+	char b[2048], tag[64];
+	snprintf(tag, sizeof tag, "%s:1", done_id);
+	size_t n = body_status(b, sizeof b, "wamid.d1", "delivered", N2, tag, 0);
+	struct service_ingest in = ingest_sig(&e, b, n, 0);
+	cr_assert_eq(in.status, 0, "journaled: the 200 waits for the commit");
+	cr_assert_eq(service_commit(e.svc), 0);
+	struct journal_report r = notice_report(&e, done_id);
+	cr_assert_eq(r.delivered, 1);
+	/* a queued (resumable) notice: recorded at once, lock not kept */
+	snprintf(tag, sizeof tag, "%s:0", queued_id);
+	n = body_status(b, sizeof b, "wamid.q0", "sent", N1, tag, 0);
+	in = ingest_sig(&e, b, n, 0);
+	cr_assert_eq(in.status, 200);
+	r = notice_report(&e, queued_id);
+	cr_assert_eq(r.sent, 1);
+	cr_assert_eq(r.reconciled, 1, "a status proves the API accepted the ordinal");
+	struct journal *j = NULL;
+	cr_assert_eq(journal_open_notice(&j, e.dir, queued_id, NULL, NULL, NULL), 0,
+	             "the service does not keep a resumable notice's lock");
+	/* ...and while someone else holds it, the status is unrouted */
+	n = body_status(b, sizeof b, "wamid.q1", "sent", N2, "n-20261128T101501-b3f9:1", 0);
+	in = ingest_sig(&e, b, n, 0);
+	cr_assert_eq(in.status, 200);
+	journal_close(&j);
+	struct service_stats st;
+	service_stats_get(e.svc, &st);
+	cr_assert_eq(st.journaled_statuses, 2);
+	cr_assert_eq(st.unrouted_statuses, 1);
+	env_fini(&e);
+}

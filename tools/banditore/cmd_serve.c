@@ -50,6 +50,14 @@
 #define NS_MS 1000000ull
 #define NS_S 1000000000ull
 #define DRAIN_MS 5000u
+/* libmicrohttpd's per-connection memory (request line, headers, read
+ * buffer): 16 KiB instead of httpd's 64 KiB default. The pool is cleared
+ * for every request on a keep-alive connection, and at 64 KiB that memset
+ * was ~3% of serve's CPU (perf); with 16 KiB serve spent ~1.3 us less per
+ * signed webhook (23.9 -> 22.5 us, A/B on this machine), with no change for
+ * 100-status batches (bodies live in httpd's own buffer). WhatsApp's
+ * request headers are about 1 KiB. */
+#define SERVE_CONN_MEMORY (16u << 10)
 #define VERSION "0.1.0"
 
 static void usage_serve(FILE *f)
@@ -450,6 +458,7 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		.per_ip_conn_max = (unsigned)c->max_connections_per_ip,
 		.idle_timeout_s = (unsigned)(c->idle_timeout_ns / NS_S),
 		.body_timeout_s = (unsigned)(c->body_timeout_ns / NS_S),
+		.conn_memory = SERVE_CONN_MEMORY,
 	};
 	int hrc = httpd_open(&h, &ho);
 	if (hrc) {
@@ -464,10 +473,12 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		.metrics = &ms,
 		.post = post_reply,
 		.post_ud = &snd,
-		/* TODO(sender): statuses of notices go to the sender, which holds
-		 * the running notices' journals (sender_post_status); until it
-		 * exists they are counted as unrouted. */
+		/* TODO(sender): statuses of RUNNING notices go to the sender,
+		 * which holds their journals (a sender_post_status, any thread);
+		 * until it exists they are counted as unrouted. Statuses of
+		 * finished or paused notices are journaled by the service. */
 		.notice_status = NULL,
+		.data_dir = g->data_dir,
 		.wall_ms = clock_wall_ms,
 		.mono_ns = clock_mono_ns,
 		.rescan_ns = o.rescan_ns,

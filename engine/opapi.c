@@ -817,11 +817,15 @@ static int parse_notice(struct opapi *api, json_t *root, uint64_t t, struct noti
 		for (size_t i = 0; FIELDS[i]; i++)
 			known |= strcmp(key, FIELDS[i]) == 0;
 		if (!known) {
-			/* The key itself is caller data: name it only when short
-			 * and printable; never a value. */
-			int printable = strlen(key) <= 32;
-			for (const char *p = key; printable && *p; p++)
+			/* The key itself is caller data: name it only when short,
+			 * printable and without a run of 8 digits (it could be a
+			 * number); never a value. */
+			int printable = strlen(key) <= 32, run = 0;
+			for (const char *p = key; printable && *p; p++) {
 				printable = *p >= 0x21 && *p <= 0x7e && *p != '"' && *p != '\\';
+				run = *p >= '0' && *p <= '9' ? run + 1 : 0;
+				printable = printable && run < 8;
+			}
 			return fail_field(fe, printable ? key : "?",
 			                  "unknown field (allowed: category, text, template, language, "
 			                  "parameters, expiry, priority, plain_text)");

@@ -518,7 +518,9 @@ Test(opapi, bad_notices_get_field_level_400s)
 		{ "{\"category\":\"info\",\"text\":\"x\",\"plain_text\":\"yes\"}", "plain_text",
 		  "true or false" },
 		{ "{\"category\":\"info\",\"text\":\"x\",\"expires\":\"6h\"}", "expires", "unknown field" },
-		{ "{\"category\":\"info\",\"text\":\"x\",\"393351234567\":1}", "393351234567",
+		{ "{\"category\":\"info\",\"text\":\"x\",\"393351234567\":1}", "?",
+		  "unknown field" },   /* a key that could be a number is not echoed */
+		{ "{\"category\":\"info\",\"text\":\"x\",\"n1234567\":1}", "n1234567",
 		  "unknown field" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -71,13 +71,13 @@ stop_pid() {
 # start_stack NAME -- [serve flags...]
 #   env MOCK_FLAGS: extra wa-mock flags (default: --rate 0 --pair-rate 0 and
 #   fast status webhooks). Sets SP (serve's port), URL, MOCK_URL, SERVE_PID,
-#   MOCK_PID, DATA (the data directory, $TMP/NAME.data: the same NAME
-#   restarts on the same data).
+#   MOCK_PID, DATA (the data directory, $TMP/NAME.data, or
+#   $TMP/$DATA_NAME.data when DATA_NAME is set: a restart on the same data).
 start_stack() {
 	local name=$1 try
 	shift
 	[ "${1:-}" = -- ] && shift
-	DATA=$TMP/$name.data
+	DATA=$TMP/${DATA_NAME:-$name}.data
 	for try in 1 2 3; do
 		SP=$(free_port)
 		rm -f "$TMP/$name.mock.port" "$TMP/$name.port"

@@ -86,7 +86,7 @@ static const char CATEGORY_CHOICES[] = "emergency|disruption|deadline|event|info
 
 /* ---- the object ----------------------------------------------------------- */
 
-enum pend_kind { PEND_CREATE = 1, PEND_CANCEL = 2 };
+enum pend_kind { PEND_CREATE = 1, PEND_CANCEL = 2, PEND_RESUME = 3 };
 
 /* A request waiting for a sender callback. */
 struct pend {
@@ -1426,6 +1426,92 @@ static void notice_cancel(struct opapi *api, struct httpd_req *req, const char *
 	}
 }
 
+static void on_resumed(void *ud, int rc)
+{
+	struct pend *p = ud;
+	struct opapi *api = p->api;
+	struct httpd_req *req = pend_take(p);
+	if (!req)
+		return;
+	if (rc == 0) {
+		bnd_log(BND_LOG_INFO, MOD, "notice %s resumed by the operator API", p->id);
+		reply_json(api, req, 200, json_pack("{s:s,s:s}", "id", p->id, "state", "running"));
+	} else if (rc == BND_E_EXISTS) {
+		reply_error(api, req, 409, "conflict", NULL, "notice %s is running already", p->id);
+	} else if (rc == BND_E_CLOSED) {
+		reply_error(api, req, 409, "conflict", NULL, "notice %s has ended", p->id);
+	} else if (rc == BND_E_LOCKED) {
+		reply_error(api, req, 409, "conflict", NULL, "notice %s is held by another process "
+		            "(a banditore send or resume)", p->id);
+	} else if (rc == BND_E_RANGE) {
+		reply_error(api, req, 503, "sender_busy", NULL, "the sender runs its maximum of "
+		            "notices at once; resume %s when one ends", p->id);
+	} else {
+		reply_error(api, req, 500, "sender_error", NULL, "resume failed: %s", bnd_strerror(rc));
+	}
+	bnd_free(p);
+}
+
+/* POST /v1/notices/{id}/resume: hand a paused, stopped, queued or (after a
+ * crash) still "running" notice to the sender again; it continues from its
+ * journal (no recipient skipped, none messaged twice but the uncertain). */
+static void notice_resume(struct opapi *api, struct httpd_req *req, const char *id)
+{
+	size_t blen = 0;
+	const uint8_t *body = httpd_req_body(req, &blen);
+	if (blen) {
+		json_t *o = json_loadb((const char *)body, blen, 0, NULL);
+		int ok = o && json_is_object(o) && json_object_size(o) == 0;
+		json_decref(o);
+		if (!ok) {
+			reply_error(api, req, 400, "bad_json", NULL, "the body must be empty or {}");
+			return;
+		}
+	}
+	struct notice *n = bnd_malloc(sizeof *n);
+	if (!n) {
+		reply_error(api, req, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	int lrc = load_or_reply(api, req, id, n);
+	bnd_free(n);
+	if (lrc)
+		return;
+	struct journal_report r;
+	struct live lv;
+	int rc = get_report(api, id, now_ms(api), &r, &lv);
+	if (rc) {
+		reply_error(api, req, 500, "damaged", NULL, "the journal of notice %s cannot be read: %s",
+		            id, bnd_strerror(rc));
+		return;
+	}
+	if (notice_state_terminal(r.state)) {
+		reply_error(api, req, 409, "conflict", NULL, "notice %s is %s: nothing to resume", id,
+		            notice_state_name(r.state));
+		return;
+	}
+	struct pend *p = bnd_calloc(1, sizeof *p);
+	if (!p) {
+		reply_error(api, req, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	p->api = api;
+	p->req = req;
+	p->kind = PEND_RESUME;
+	p->idem = -1;
+	snprintf(p->id, sizeof p->id, "%s", id);
+	pthread_mutex_lock(&api->mu);
+	p->next = api->pending;
+	api->pending = p;
+	pthread_mutex_unlock(&api->mu);
+	rc = sender_call(api, 0, p->id, on_resumed, p);
+	if (rc && pend_take(p)) {
+		reply_error(api, req, rc == BND_E_CLOSED ? 503 : 500, "sender_error", NULL,
+		            "resume failed: %s", bnd_strerror(rc));
+		bnd_free(p);
+	}
+}
+
 /* ---- handlers ------------------------------------------------------------------------- */
 
 static void h_notices(struct httpd_req *req, void *ud)
@@ -1450,7 +1536,7 @@ static void h_notice(struct httpd_req *req, void *ud)
 	const char *slash = strchr(rest, '/');
 	size_t idlen = slash ? (size_t)(slash - rest) : strlen(rest);
 	if (!notice_id_valid((const uint8_t *)rest, idlen) ||
-	    (slash && strcmp(slash, "/cancel") != 0)) {
+	    (slash && strcmp(slash, "/cancel") != 0 && strcmp(slash, "/resume") != 0)) {
 		reply_error(api, req, 404, "not_found", NULL, "no such resource");
 		return;
 	}
@@ -1463,7 +1549,10 @@ static void h_notice(struct httpd_req *req, void *ud)
 		else
 			reply_method(api, req, "GET");
 	} else if (method_is(req, "POST")) {
-		notice_cancel(api, req, id);
+		if (strcmp(slash, "/cancel") == 0)
+			notice_cancel(api, req, id);
+		else
+			notice_resume(api, req, id);
 	} else {
 		reply_method(api, req, "POST");
 	}

@@ -8,6 +8,8 @@
  *   GET  /v1/notices/{id}          one notice: state, counts, rate, ETA, coverage at
  *                                  1/5/15 min, failures by reason, start latency
  *   POST /v1/notices/{id}/cancel   stop it: nothing more is dispatched
+ *   POST /v1/notices/{id}/resume   hand a paused or stopped notice (or one left
+ *                                  "running" by a crash) to the sender again
  *   GET  /v1/subscribers           counts by state (never a number)
  *
  * The contract (fields, codes, examples) is docs/openapi.json; the
@@ -112,8 +114,8 @@ int opapi_open(struct opapi **out, const struct opapi_deps *deps);
 /*
  * opapi_register - add the /v1/ routes to h (before httpd_start):
  * "/v1/notices" (GET, POST), "/v1/notices/" (prefix: GET {id}, POST
- * {id}/cancel), "/v1/subscribers" (GET) and "/v1/" (prefix: a JSON 404 for
- * anything else under /v1/). Each takes every method, so that the bearer
+ * {id}/cancel, POST {id}/resume), "/v1/subscribers" (GET) and "/v1/"
+ * (prefix: a JSON 404 for anything else under /v1/). Each takes every method, so that the bearer
  * check comes first and other methods get a JSON 405 with Allow. The
  * request body limit is cfg->api_max_body_bytes. Returns 0 or
  * httpd_route's code.

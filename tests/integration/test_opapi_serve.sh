@@ -5,19 +5,27 @@
 #     them and never shows a number;
 #   - an emergency posted while an event notice fans out pre-empts it: the
 #     emergency finishes while the event still has recipients left, the
-#     event sends at most about one in-flight window meanwhile, its start
+#     event sends at most one in-flight window meanwhile (by wa-mock's
+#     clock), its start
 #     latency is reported and agrees with wa-mock's record (first emergency
 #     message on the wire), then the event finishes too; every recipient got
 #     each notice exactly once;
 #   - a cancel through the API stops a running fan-out: state cancelled,
 #     recipients left, and wa-mock records nothing more of it;
-#   - GET /metrics carries the notice gauges and the operator counters.
+#   - GET /metrics carries the notice gauges and the operator counters;
+#   - a SIGTERM of serve pauses a running fan-out; after the restart POST
+#     /v1/notices/{id}/resume finishes it, everyone reached, duplicates no
+#     more than the reported uncertain.
 source "$(dirname "$0")/ops/lib.sh"
 N=3000
 WINDOW=64
 RATE=300
+# The pair spacing (api.pair_interval, 6 s) is off here: the emergency goes
+# to the citizens the event has just reached, and spacing them would let
+# the event use the capacity the emergency cannot (work-conserving), which
+# is right for the product but not what this test measures.
 MOCK_FLAGS="--rate 0 --pair-rate 0 --latency-ms 20:60 --record $TMP/sent.jsonl --webhook-sent-ms 20:60 --webhook-delivered-ms 20:200 --webhook-read-ms 50:300 --webhook-linger-ms 50" \
-	start_stack s -- --rate $RATE --window $WINDOW --connections $WINDOW
+	start_stack s -- --rate $RATE --window $WINDOW --connections $WINDOW --pair-interval 0
 subscribe $N 393351000000 --conns 8
 
 api GET /v1/subscribers
@@ -33,8 +41,7 @@ api POST /v1/notices '{"category":"event","text":"Concerto in piazza stasera"}'
 EV=$(jq_py "j['id']")
 sleep 2
 api GET "/v1/notices/$EV"
-A0=$(jq_py "j['accepted']")
-[ "$A0" -gt 0 ] || fail "the event is not sending: $BODY"
+[ "$(jq_py "j['accepted']")" -gt 0 ] || fail "the event is not sending: $BODY"
 api POST /v1/notices '{"category":"emergency","text":"Allerta: esondazione del fiume Esino"}'
 [ "$HTTP" = 202 ] || fail "emergency: $HTTP $BODY"
 EM=$(jq_py "j['id']")
@@ -45,20 +52,23 @@ LAT=$(jq_py "j['start_latency_ms']")
 BASIS=$(jq_py "j['start_latency_basis']")
 [ "$(jq_py "j['accepted']")" = $N ] || fail "emergency accepted: $BODY"
 api GET "/v1/notices/$EV"
-A1=$(jq_py "j['accepted']")
 R1=$(jq_py "j['remaining']")
 [ "$(jq_py "j['state']")" = running ] || fail "the event is not running any more: $BODY"
 [ "$R1" -gt 0 ] || fail "the event finished before the emergency: not pre-empted"
-# While the emergency ran, the event sent only what was in flight (and what
-# the last second of the emergency left room for).
-[ $((A1 - A0)) -le $((2 * WINDOW + RATE)) ] || fail "the event sent $((A1 - A0)) during the emergency"
-python3 - "$TMP/sent.jsonl" "$EM" "$EMB" "$LAT" <<'PY' || fail "start latency"
+python3 - "$TMP/sent.jsonl" "$EM" "$EMB" "$LAT" "$EV" $WINDOW <<'PY' || fail "pre-emption or start latency"
 import json, sys
-rec, em, body, lat = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
-first = min(json.loads(l)["t_ms"] for l in open(rec) if json.loads(l)["tag"].startswith(em + ":"))
+rec, em, body, lat, ev, window = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+recs = [json.loads(l) for l in open(rec)]
+emt = sorted(r["t_ms"] for r in recs if r["tag"].startswith(em + ":"))
+first, last = emt[0], emt[-1]
+# wa-mock's clock says when it accepted each message: while the emergency
+# was being sent, the event may only finish what it had in flight.
+during = sum(1 for r in recs if r["tag"].startswith(ev + ":") and first < r["t_ms"] < last)
 wire = first - body["created_ms"]
-print("emergency: start latency %d ms reported (%s), first message recorded by wa-mock %d ms after creation"
-      % (lat, body["start_latency_basis"], wire))
+print("emergency: start latency %d ms reported (%s), first message recorded by wa-mock %d ms after "
+      "creation; %d event messages during its %.1f s" % (lat, body["start_latency_basis"], wire,
+      during, (last - first) / 1000.0))
+assert during <= window, "the event sent %d messages while the emergency was being sent" % during
 assert 0 <= lat <= 2000, "start latency out of bounds"
 assert lat <= wire + 50, "reported latency later than the first message on the wire"
 assert wire <= 2000, "the first emergency message came %d ms after creation" % wire
@@ -107,5 +117,34 @@ v=$("$BUILD_DIR/tests/prom_check" --value 'banditore_notices{state="done"}' "$TM
 [ "$v" = 2 ] || fail "notices{done} = $v"
 v=$("$BUILD_DIR/tests/prom_check" --value 'banditore_notice_start_seconds_count{category="emergency"}' "$TMP/metrics.txt")
 [ "$v" = 1 ] || fail "notice_start_seconds_count{emergency} = $v"
+
+# ---- a restart pauses a fan-out; POST .../resume finishes it --------------------
+api POST /v1/notices '{"category":"disruption","text":"Scuole chiuse domani"}'
+[ "$HTTP" = 202 ] || fail "disruption: $HTTP $BODY"
+DI=$(jq_py "j['id']")
+sleep 2
+stop_pid "$SERVE_PID" || fail "serve did not stop cleanly"
+stop_pid "$MOCK_PID" || true
+MOCK_FLAGS="--rate 0 --pair-rate 0 --latency-ms 20:60 --record $TMP/sent.jsonl" DATA_NAME=s \
+	start_stack s2 -- --rate $RATE --window $WINDOW --connections $WINDOW --pair-interval 0
+api GET "/v1/notices/$DI"
+[ "$(jq_py "j['state']")" = paused ] || fail "after the restart: $BODY"
+[ "$(jq_py "j['remaining']")" -gt 0 ] || fail "nothing left after the restart (the test needs a slower rate)"
+api POST "/v1/notices/$DI/resume"
+[ "$HTTP" = 200 ] || fail "resume: $HTTP $BODY"
+wait_state "$DI" done 60
+api GET "/v1/notices/$DI"
+UNC=$(jq_py "j['uncertain']")
+python3 - "$TMP/sent.jsonl" "$DI" $N "$UNC" <<'PY' || fail "the resumed notice"
+import json, sys, collections
+rec, nid, n, unc = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+c = collections.Counter(json.loads(l)["to"] for l in open(rec) if json.loads(l)["tag"].startswith(nid + ":"))
+dups = sum(v - 1 for v in c.values())
+assert len(c) == n, "reached %d of %d" % (len(c), n)
+assert dups <= unc, "%d duplicates, %d reported uncertain" % (dups, unc)
+print("resume after a restart: all %d reached, %d duplicates (%d reported uncertain)" % (n, dups, unc))
+PY
+api POST "/v1/notices/$DI/resume"
+[ "$HTTP" = 409 ] || fail "resume of a done notice: $HTTP"
 
 echo "opapi on serve: ok (emergency start latency ${LAT} ms, basis $BASIS)"

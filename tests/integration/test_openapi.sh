@@ -304,6 +304,8 @@ esac
 rec POST "/v1/notices/$ID2/cancel" "" "" 409
 rec POST "/v1/notices/n-20200101T000000-0000/cancel" "" "" 404
 rec POST "/v1/notices/$ID2/cancel" "$(body '{"why":1}')" "" 400
+rec POST "/v1/notices/$ID2/resume" "" "" 409
+rec POST "/v1/notices/n-20200101T000000-0000/resume" "" "" 404
 rec GET /healthz "" "" 200
 rec GET /metrics "" "" 200
 rec GET "/webhook?hub.mode=subscribe&hub.verify_token=$BANDITORE_VERIFY_TOKEN&hub.challenge=1158201444" "" "" 200
@@ -319,8 +321,14 @@ rec POST /webhook "$TMP/ok" "X-Hub-Signature-256: $SIG" 200
 
 # ---- 2. routes -------------------------------------------------------------
 PROBE=$TMP/probe.txt
-for tmpl in /v1/notices "/v1/notices/{id}" "/v1/notices/{id}/cancel" /v1/subscribers /webhook \
-	/healthz /metrics; do
+# What to probe: every path of the document, and every exact route the
+# engine registers (httpd_route string literals in engine/*.c), so that a
+# route added without documenting it is caught too.
+DOC_PATHS=$(python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["paths"]))' "$DOC")
+SRC_PATHS=$(grep -ho 'httpd_route([^;]*"/[^"]*"' "$SRC_DIR"/engine/*.c | grep -o '"/[^"]*"' \
+	| tr -d '"' | grep -v '/$' | sort -u)
+[ -n "$SRC_PATHS" ] || fail "no httpd_route found in engine/*.c"
+for tmpl in $(printf '%s\n%s\n' "$DOC_PATHS" "$SRC_PATHS" | sort -u); do
 	p=${tmpl//\{id\}/$ID2}
 	for m in GET POST PUT DELETE PATCH; do
 		st=$(curl -s -o /dev/null -w '%{http_code}' -X "$m" --max-time 10 \

@@ -1088,6 +1088,56 @@ Test(opapi, cancelling_a_running_notice_goes_through_the_sender)
 	journal_close(&j);
 }
 
+Test(opapi, resume_hands_a_notice_to_the_sender_again)
+{
+	start_api(1, 0);
+	char id[NOTICE_ID_SIZE], path[80];
+	post_notice("{\"category\":\"event\",\"text\":\"Concerto\"}", id);
+	cr_assert_eq(fk.adds, 1);
+	/* Paused by a shutdown (the journal says so; nobody holds it). */
+	struct journal *j = writer(id);
+	cr_assert_eq(journal_set_state(j, NOTICE_RUNNING, NOTICE_REASON_NONE, 0, T0 + 1, NULL), 0);
+	cr_assert_eq(journal_set_state(j, NOTICE_PAUSED, NOTICE_REASON_OPERATOR, 0, T0 + 2, NULL), 0);
+	cr_assert_eq(journal_close(&j), 0);
+	snprintf(path, sizeof path, "/v1/notices/%s/resume", id);
+	struct resp r;
+	call(&r, "POST", path, TOKEN, NULL, NULL);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert_str_eq(jstr(r.json, "state"), "running");
+	cr_assert_eq(fk.adds, 2);
+	cr_assert_str_eq(fk.last_add, id);
+	done_resp(&r);
+	fk.done_rc = BND_E_EXISTS;
+	call(&r, "POST", path, TOKEN, "{}", NULL);
+	cr_assert_eq(r.status, 409, "%s", r.body);
+	done_resp(&r);
+	fk.done_rc = BND_E_LOCKED;
+	call(&r, "POST", path, TOKEN, NULL, NULL);
+	cr_assert_eq(r.status, 409);
+	done_resp(&r);
+	fk.done_rc = 0;
+	call(&r, "POST", path, TOKEN, "{\"now\":true}", NULL);
+	cr_assert_eq(r.status, 400);
+	done_resp(&r);
+	call(&r, "GET", path, TOKEN, NULL, NULL);
+	cr_assert_eq(r.status, 405);
+	cr_assert_str_eq(r.allow, "POST");
+	done_resp(&r);
+	call(&r, "POST", "/v1/notices/n-20251012T100000-0000/resume", TOKEN, NULL, NULL);
+	cr_assert_eq(r.status, 404);
+	done_resp(&r);
+	/* A finished notice has nothing to resume: the sender is not asked. */
+	j = writer(id);
+	cr_assert_eq(journal_set_state(j, NOTICE_CANCELLED, NOTICE_REASON_OPERATOR, 0, T0 + 3, NULL),
+	             0);
+	cr_assert_eq(journal_close(&j), 0);
+	int adds = fk.adds;
+	call(&r, "POST", path, TOKEN, NULL, NULL);
+	cr_assert_eq(r.status, 409);
+	cr_assert_eq(fk.adds, adds);
+	done_resp(&r);
+}
+
 /* ---- time ---------------------------------------------------------------------------------------- */
 
 Test(opapi, expiry_times_parse_as_rfc3339_or_durations)

@@ -268,6 +268,10 @@ print("%s welcomes, %s notice messages to %s distinct citizens (%d twice)" % (
 PY
 
 step "metrics (GET /metrics, Prometheus text format): a few of the series"
+for _ in $(seq 1 60); do   # the notice gauges refresh every 5 s
+	curl -s "$URL/metrics" | grep -q '^banditore_notice_remaining{category="emergency"} 0$' && break
+	sleep 0.1
+done
 curl -s "$URL/metrics" | grep -E '^banditore_(subscribers\{state="confirmed"|notice_(recipients|accepted|delivered|remaining)\{category="emergency"|limiter_rate |webhooks_total\{outcome="ok"|statuses_total\{status="delivered"|notices\{state="done"|operator_requests_total\{outcome="ok")' | sed 's/^/  /'
 
 step "privacy: no full number of the $CITIZENS citizens in serve's log, wa-mock's log or any answer above"

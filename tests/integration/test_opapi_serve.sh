@@ -107,16 +107,24 @@ print("records: both notices reached all %d recipients exactly once" % n)
 PY
 
 # ---- metrics -------------------------------------------------------------------
-sleep 1.2   # one tick of serve's refresh
-curl -s "$URL/metrics" >"$TMP/metrics.txt"
+# serve refreshes the notice gauges at most every 5 s: wait for them.
+for _ in $(seq 1 80); do
+	curl -s "$URL/metrics" >"$TMP/metrics.txt"
+	v=$("$BUILD_DIR/tests/prom_check" --value 'banditore_notices{state="done"}' "$TMP/metrics.txt" 2>/dev/null || true)
+	[ "$v" = 2 ] && break
+	sleep 0.1
+done
+[ "$v" = 2 ] || fail "notices{done} = $v after 8 s"
 "$BUILD_DIR/tests/prom_check" --require banditore_notices --require banditore_operator_requests_total \
-	"$TMP/metrics.txt" || fail "the scrape does not parse"
+	"$TMP/metrics.txt" >/dev/null || fail "the scrape does not parse"
 v=$("$BUILD_DIR/tests/prom_check" --value 'banditore_notice_recipients{category="emergency"}' "$TMP/metrics.txt")
 [ "$v" = $N ] || fail "notice_recipients{emergency} = $v"
-v=$("$BUILD_DIR/tests/prom_check" --value 'banditore_notices{state="done"}' "$TMP/metrics.txt")
-[ "$v" = 2 ] || fail "notices{done} = $v"
+v=$("$BUILD_DIR/tests/prom_check" --value 'banditore_notice_remaining{category="event"}' "$TMP/metrics.txt")
+[ "$v" = 0 ] || fail "notice_remaining{event} = $v"
 v=$("$BUILD_DIR/tests/prom_check" --value 'banditore_notice_start_seconds_count{category="emergency"}' "$TMP/metrics.txt")
 [ "$v" = 1 ] || fail "notice_start_seconds_count{emergency} = $v"
+v=$("$BUILD_DIR/tests/prom_check" --value 'banditore_operator_requests_total{outcome="ok"}' "$TMP/metrics.txt")
+[ "$v" -gt 5 ] || fail "operator_requests_total{ok} = $v"
 
 # ---- a restart pauses a fan-out; POST .../resume finishes it --------------------
 api POST /v1/notices '{"category":"disruption","text":"Scuole chiuse domani"}'

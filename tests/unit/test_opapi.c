@@ -920,9 +920,25 @@ Test(opapi, the_start_latency_comes_from_the_first_dispatch_when_the_sender_know
 	cr_assert_eq(jint(r.json, "first_dispatch_ms"), (long long)(T0 + 37));
 	cr_assert_str_eq(jstr(r.json, "start_latency_basis"), "first_dispatch");
 	done_resp(&r);
-	/* And the histogram sees it once. */
+	/* And the histogram sees it once, however often the gauges refresh
+	 * (at most every 5 s: the second call is a no-op, the third is not). */
 	cr_assert_eq(opapi_refresh_metrics(api), 0);
+	cr_assert_eq(metrics_gauge_get(ms.notices[NOTICE_RUNNING]), 1);
 	cr_assert_eq(opapi_refresh_metrics(api), 0);
+	atomic_store(&clk, T0 + 6000);
+	cr_assert_eq(opapi_refresh_metrics(api), 0);
+	cr_assert_eq(metrics_histogram_count(ms.notice_start[0]), 1);
+	j = writer(id);
+	cr_assert_eq(journal_set_state(j, NOTICE_CANCELLED, NOTICE_REASON_OPERATOR, 0, T0 + 6000, NULL),
+	             0);
+	cr_assert_eq(journal_close(&j), 0);
+	atomic_store(&clk, T0 + 8000);
+	cr_assert_eq(opapi_refresh_metrics(api), 0);   /* throttled: unchanged */
+	cr_assert_eq(metrics_gauge_get(ms.notices[NOTICE_RUNNING]), 1);
+	atomic_store(&clk, T0 + 11000);
+	cr_assert_eq(opapi_refresh_metrics(api), 0);
+	cr_assert_eq(metrics_gauge_get(ms.notices[NOTICE_RUNNING]), 0);
+	cr_assert_eq(metrics_gauge_get(ms.notices[NOTICE_CANCELLED]), 1);
 	cr_assert_eq(metrics_histogram_count(ms.notice_start[0]), 1);
 }
 
@@ -1044,6 +1060,11 @@ Test(opapi, cancelling_a_notice_the_sender_does_not_hold_is_journaled_here)
 	cr_assert_eq(s, NOTICE_CANCELLED);
 	cr_assert_eq(why, NOTICE_REASON_OPERATOR);
 	journal_close(&j);
+	char gpath[64];
+	snprintf(gpath, sizeof gpath, "/v1/notices/%s", id);
+	call(&r, "GET", gpath, TOKEN, NULL, NULL);   /* same instant: not a stale report */
+	cr_assert_str_eq(jstr(r.json, "state"), "cancelled");
+	done_resp(&r);
 	/* Twice: 409, and the journal is not touched again. */
 	call(&r, "POST", path, TOKEN, "{}", NULL);
 	cr_assert_eq(r.status, 409, "%s", r.body);

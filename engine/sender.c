@@ -74,9 +74,13 @@ struct stext {
 	uint16_t attempt;
 	sender_text_fn done;
 	void *ud;
+	int is_template;        /* else free-form text */
+	char name[NOTICE_TEMPLATE_MAX + 1], lang[NOTICE_LANG_MAX + 1];
+	unsigned nparams;
+	size_t plen[NOTICE_PARAMS_MAX];
 	size_t len, tag_len;
 	char tag[WAREQ_TAG_MAX + 1];
-	uint8_t text[];         /* len bytes */
+	uint8_t text[];         /* the text, or the parameters back to back */
 };
 
 /* A pick on its way: in the ring (waiting for its intent to be durable
@@ -148,6 +152,8 @@ struct sender {
 
 	struct snotice notices[SCHED_MAX_NOTICES];
 	size_t active;
+	pthread_mutex_t reg_mu;  /* guards notices[].used/id/j against
+	                            sender_post_status (other threads) */
 
 	/* ring of picks not in curl yet */
 	struct sreq *ring;
@@ -244,6 +250,16 @@ static void commit_request(struct sender *s)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/* From any thread: one more commit round soon (status records). */
+static void commit_poke(struct sender *s)
+{
+	struct committer *c = &s->cm;
+	pthread_mutex_lock(&c->mu);
+	c->req++;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
 static void committer_register(struct sender *s, int idx, struct journal *j)
 {
 	pthread_mutex_lock(&s->cm.mu);
@@ -320,6 +336,9 @@ static void finish_notice(struct sender *s, struct snotice *n, uint64_t now)
 			bnd_log(BND_LOG_WARN, MOD, "notice %s: recording done failed: %s", n->id,
 			        bnd_strerror(rc));
 	}
+	pthread_mutex_lock(&s->reg_mu);
+	n->used = 0;            /* no more statuses from other threads */
+	pthread_mutex_unlock(&s->reg_mu);
 	committer_unregister(s, idx);
 	int lerr = s->cm.errs[idx];
 	int rc = lerr ? lerr : journal_commit(n->j);
@@ -328,6 +347,8 @@ static void finish_notice(struct sender *s, struct snotice *n, uint64_t now)
 	int crc = journal_close(&n->j);
 	if (!rc)
 		rc = crc;
+	if (!rc)
+		rc = n->local_err;
 	st = rep.state;
 	why = rep.reason;
 	code = rep.reason_code;
@@ -343,7 +364,9 @@ static void finish_notice(struct sender *s, struct snotice *n, uint64_t now)
 	char id[NOTICE_ID_SIZE];
 	memcpy(id, n->id, sizeof id);
 	bnd_free(n->def);
+	pthread_mutex_lock(&s->reg_mu);
 	memset(n, 0, sizeof *n);
+	pthread_mutex_unlock(&s->reg_mu);
 	s->active--;
 	if (s->cfg.on_notice)
 		s->cfg.on_notice(s->cfg.ud, id, st, why, code, &rep);
@@ -351,7 +374,7 @@ static void finish_notice(struct sender *s, struct snotice *n, uint64_t now)
 
 static void check_notice(struct sender *s, struct snotice *n, uint64_t now)
 {
-	if (!n->used || n->pending)
+	if (!n->used || !n->j || n->pending)
 		return;
 	if (n->ended || sched_drained(s->sched, n->sh) == 1)
 		finish_notice(s, n, now);
@@ -412,7 +435,9 @@ int sender_add(struct sender *s, const char *id)
 	struct snotice *n = &s->notices[idx];
 	uint64_t now = loop_now(s->l), now_wall = wall(s, now);
 	int rc, added = 0;
+	pthread_mutex_lock(&s->reg_mu);
 	memset(n, 0, sizeof *n);
+	pthread_mutex_unlock(&s->reg_mu);
 	n->sh = -1;
 	n->def = bnd_malloc(sizeof *n->def);
 	if (!n->def)
@@ -438,7 +463,9 @@ int sender_add(struct sender *s, const char *id)
 		rc = BND_E_CLOSED;
 		goto fail;
 	}
+	pthread_mutex_lock(&s->reg_mu);
 	memcpy(n->id, id, NOTICE_ID_LEN + 1);
+	pthread_mutex_unlock(&s->reg_mu);
 	n->count = notice_rcpt_count(n->rcpt);
 	struct sched_notice_def d = {
 		.category = n->def->category,
@@ -487,7 +514,9 @@ int sender_add(struct sender *s, const char *id)
 	} else {
 		n->kind = WA_MSG_TEXT;
 	}
+	pthread_mutex_lock(&s->reg_mu);
 	n->used = 1;
+	pthread_mutex_unlock(&s->reg_mu);
 	s->active++;
 	committer_register(s, idx, n->j);
 	s->need_commit = 1;
@@ -499,7 +528,29 @@ fail:
 	journal_close(&n->j);
 	notice_rcpt_close(&n->rcpt);
 	bnd_free(n->def);
+	pthread_mutex_lock(&s->reg_mu);
 	memset(n, 0, sizeof *n);
+	pthread_mutex_unlock(&s->reg_mu);
+	return rc;
+}
+
+int sender_post_status(struct sender *s, const char *id, uint32_t ordinal,
+                       enum journal_status st, int32_t code, uint64_t t_ms)
+{
+	if (!s || !id)
+		return BND_E_INVAL;
+	int rc = BND_E_NOTFOUND;
+	pthread_mutex_lock(&s->reg_mu);
+	for (int i = 0; i < SCHED_MAX_NOTICES; i++) {
+		struct snotice *n = &s->notices[i];
+		if (n->used && n->j && strcmp(n->id, id) == 0) {
+			rc = journal_status(n->j, ordinal, st, code, t_ms, NULL);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->reg_mu);
+	if (rc == 0)
+		commit_poke(s);
 	return rc;
 }
 
@@ -566,10 +617,11 @@ static void on_text_task(void *ud, uint64_t now)
 	kick(s);
 }
 
-int sender_post_text(struct sender *s, uint64_t number, const uint8_t *text, size_t len,
-                     const char *tag, sender_text_fn done, void *ud)
+/* A one-off message of len payload bytes, counted against the limit. */
+static int text_new(struct sender *s, uint64_t number, size_t len, const char *tag,
+                    sender_text_fn done, void *ud, struct stext **out)
 {
-	if (!s || !done || !text || !len || len > WAREQ_STRING_MAX || !phone_valid(number))
+	if (!s || !done || !phone_valid(number))
 		return BND_E_INVAL;
 	size_t tl = tag ? strlen(tag) : 0;
 	if (tl > WAREQ_TAG_MAX)
@@ -590,10 +642,55 @@ int sender_post_text(struct sender *s, uint64_t number, const uint8_t *text, siz
 	t->done = done;
 	t->ud = ud;
 	t->len = len;
-	memcpy(t->text, text, len);
 	t->tag_len = tl;
 	if (tl)
 		memcpy(t->tag, tag, tl);
+	*out = t;
+	return 0;
+}
+
+int sender_post_text(struct sender *s, uint64_t number, const uint8_t *text, size_t len,
+                     const char *tag, sender_text_fn done, void *ud)
+{
+	if (!text || !len || len > WAREQ_STRING_MAX)
+		return BND_E_INVAL;
+	struct stext *t;
+	int rc = text_new(s, number, len, tag, done, ud, &t);
+	if (rc)
+		return rc;
+	memcpy(t->text, text, len);
+	loop_post(s->l, &t->task, on_text_task, t);
+	return 0;
+}
+
+int sender_post_template(struct sender *s, uint64_t number, const char *name, const char *lang,
+                         const struct wa_bytes *params, size_t nparams, const char *tag,
+                         sender_text_fn done, void *ud)
+{
+	if (!name || !lang || !name[0] || !lang[0] || strlen(name) > NOTICE_TEMPLATE_MAX ||
+	    strlen(lang) > NOTICE_LANG_MAX || nparams > NOTICE_PARAMS_MAX ||
+	    (nparams && !params))
+		return BND_E_INVAL;
+	size_t total = 0;
+	for (size_t i = 0; i < nparams; i++) {
+		if (!params[i].p || !params[i].len || params[i].len > WAREQ_STRING_MAX)
+			return BND_E_INVAL;
+		total += params[i].len;
+	}
+	struct stext *t;
+	int rc = text_new(s, number, total, tag, done, ud, &t);
+	if (rc)
+		return rc;
+	t->is_template = 1;
+	strcpy(t->name, name);
+	strcpy(t->lang, lang);
+	t->nparams = (unsigned)nparams;
+	size_t at = 0;
+	for (size_t i = 0; i < nparams; i++) {
+		memcpy(t->text + at, params[i].p, params[i].len);
+		t->plen[i] = params[i].len;
+		at += params[i].len;
+	}
 	loop_post(s->l, &t->task, on_text_task, t);
 	return 0;
 }
@@ -887,14 +984,31 @@ static int build_and_send(struct sender *s, struct sreq *c)
 {
 	struct wa_msg m = { 0 };
 	char tag[NOTICE_TAG_MAX];
+	struct wa_bytes tp[NOTICE_PARAMS_MAX];
 	if (c->kind == REQ_TEXT) {
 		struct stext *t = c->text;
-		m.kind = WA_MSG_TEXT;
 		m.to = t->number;
-		m.text.p = t->text;
-		m.text.len = t->len;
 		m.tag.p = (const uint8_t *)t->tag;
 		m.tag.len = t->tag_len;
+		if (t->is_template) {
+			m.kind = WA_MSG_TEMPLATE;
+			m.tmpl_name.p = (const uint8_t *)t->name;
+			m.tmpl_name.len = strlen(t->name);
+			m.lang.p = (const uint8_t *)t->lang;
+			m.lang.len = strlen(t->lang);
+			size_t at = 0;
+			for (unsigned i = 0; i < t->nparams; i++) {
+				tp[i].p = t->text + at;
+				tp[i].len = t->plen[i];
+				at += t->plen[i];
+			}
+			m.params = tp;
+			m.nparams = t->nparams;
+		} else {
+			m.kind = WA_MSG_TEXT;
+			m.text.p = t->text;
+			m.text.len = t->len;
+		}
 	} else {
 		struct snotice *n = &s->notices[c->notice];
 		int tl = notice_tag_format(n->id, c->ordinal, tag);
@@ -1256,6 +1370,7 @@ int sender_open(struct sender **out, const struct sender_config *cfg)
 	if (!s)
 		return BND_E_NOMEM;
 	int rc = BND_E_NOMEM;
+	pthread_mutex_init(&s->reg_mu, NULL);
 	s->cfg = *cfg;
 	struct sender_config *c = &s->cfg;
 	if (!c->window)
@@ -1325,6 +1440,7 @@ int sender_open(struct sender **out, const struct sender_config *cfg)
 	}
 	pthread_mutex_init(&s->cm.mu, NULL);
 	pthread_cond_init(&s->cm.cv, NULL);
+
 	s->cm.task.fn = on_commit_done;
 	if ((rc = -pthread_create(&s->cm.th, NULL, committer_main, s)))
 		goto fail;
@@ -1380,6 +1496,7 @@ void sender_close(struct sender **p)
 	bnd_free(s->data_dir);
 	bnd_free(s->notice_template);
 	bnd_free(s->notice_lang);
+	pthread_mutex_destroy(&s->reg_mu);
 	bnd_free(s);
 }
 

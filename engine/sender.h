@@ -46,6 +46,7 @@
 #include "notice.h"
 #include "store.h"
 #include "waerr.h"
+#include "wareq.h"
 
 struct sender;
 
@@ -207,6 +208,32 @@ typedef void (*sender_text_fn)(void *ud, const struct sender_text_result *r);
  */
 int sender_post_text(struct sender *s, uint64_t number, const uint8_t *text, size_t len,
                      const char *tag, sender_text_fn done, void *ud);
+
+/*
+ * sender_post_template - ANY thread: the same for an approved template
+ * (the welcome outside the 24-hour window): name and lang (NUL-terminated,
+ * at most NOTICE_TEMPLATE_MAX / NOTICE_LANG_MAX bytes) with nparams body
+ * parameters (copied; 0..NOTICE_PARAMS_MAX, each 1..WAREQ_STRING_MAX
+ * bytes). Same limits, retries, callback and returns as sender_post_text.
+ */
+int sender_post_template(struct sender *s, uint64_t number, const char *name, const char *lang,
+                         const struct wa_bytes *params, size_t nparams, const char *tag,
+                         sender_text_fn done, void *ud);
+
+/*
+ * sender_post_status - ANY thread (a webhook handler): a status webhook of
+ * message (notice id, ordinal) — tag "<id>:<ordinal>", notice_tag_parse —
+ * appended as a STATUS record to that notice's journal when the notice is
+ * active in this sender. A status on an ordinal without a final outcome
+ * reconciles it (accepted: an uncertain ordinal is then not re-sent). The
+ * record is committed by the committer thread soon after (it is not waited
+ * for: a lost status only means a possible re-send, counted uncertain).
+ * Returns 0; BND_E_NOTFOUND (not active here: the caller records it in the
+ * notice's journal itself, see JOURNAL.md §7.8); the codes of
+ * journal_status (BND_E_RANGE, BND_E_INVAL, -EIO...).
+ */
+int sender_post_status(struct sender *s, const char *id, uint32_t ordinal,
+                       enum journal_status st, int32_t code, uint64_t t_ms);
 
 /*
  * sender_run - run the loop until sender_shutdown has drained, a fatal

@@ -160,6 +160,18 @@ const char *bnd_strerror(int code)
 	case BND_E_METRICS_LABELS: return "wrong metric labels";
 	case BND_E_METRICS_PRIVACY: return "metric label value could be a phone number";
 	case BND_E_METRICS_TYPE: return "metric series type does not match its family";
+	case BND_E_PLAN_RECIPIENTS: return "plan: recipients must be 1 to 1000000000";
+	case BND_E_PLAN_RATE: return "plan: rate must be 0.001 to 10000 msg/s";
+	case BND_E_PLAN_TIER: return "plan: tier must be 250, 1000, 2000, 10000, 100000 or 0 (unlimited)";
+	case BND_E_PLAN_LATENCY: return "plan: latency needs 0 < p50 <= p99 <= 60 s and p99 <= 100 x p50";
+	case BND_E_PLAN_ERROR_RATE: return "plan: transient error rate must be a fraction from 0 to 0.99";
+	case BND_E_PLAN_PERMANENT: return "plan: permanent-failure rate must be a fraction from 0 to below 1";
+	case BND_E_PLAN_WINDOW: return "plan: window must be 1 to 1000000 requests in flight";
+	case BND_E_PLAN_ATTEMPTS: return "plan: max attempts must be 1 to 20";
+	case BND_E_PLAN_PAIR: return "plan: pair interval must be 0 to 3600 s";
+	case BND_E_PLAN_PLOT_FORMAT: return "plot file name must end in .svg or .png";
+	case BND_E_PLAN_GNUPLOT_MISSING: return "gnuplot not found (install gnuplot-nox, or set BANDITORE_GNUPLOT)";
+	case BND_E_PLAN_GNUPLOT_FAILED: return "gnuplot failed to write the plot";
 	default: break;
 	}
 	if (code < 0 && code > -4096) {

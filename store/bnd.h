@@ -129,6 +129,20 @@ enum {
 	BND_E_WAMOCK_SPEC = -11901,    /* a malformed option value or spec string */
 	BND_E_WAMOCK_FULL = -11902,    /* a fixed-size table of the mock is full */
 	BND_E_WAMOCK_JSON = -11903,    /* a request body is not valid JSON */
+	/* capacity plan (engine/plan.c, banditore plan): -11750 .. -11799,
+	 * a sub-band of the notices band */
+	BND_E_PLAN_RECIPIENTS = -11751, /* recipients outside 1 .. PLAN_MAX_RECIPIENTS */
+	BND_E_PLAN_RATE = -11752,       /* rate outside PLAN_MIN_RATE .. PLAN_MAX_RATE */
+	BND_E_PLAN_TIER = -11753,       /* not a messaging-limit tier */
+	BND_E_PLAN_LATENCY = -11754,    /* latency p50/p99 out of range or p99 < p50 */
+	BND_E_PLAN_ERROR_RATE = -11755, /* transient error rate outside [0, 0.99] */
+	BND_E_PLAN_PERMANENT = -11756,  /* permanent-failure rate outside [0, 1) */
+	BND_E_PLAN_WINDOW = -11757,     /* in-flight window outside 1 .. PLAN_MAX_WINDOW */
+	BND_E_PLAN_ATTEMPTS = -11758,   /* max attempts outside 1 .. PLAN_MAX_ATTEMPTS */
+	BND_E_PLAN_PAIR = -11759,       /* pair interval outside [0, 3600] s */
+	BND_E_PLAN_PLOT_FORMAT = -11770,  /* plot file name is not .svg or .png */
+	BND_E_PLAN_GNUPLOT_MISSING = -11771, /* no gnuplot executable found */
+	BND_E_PLAN_GNUPLOT_FAILED = -11772,  /* gnuplot ran but did not write the plot */
 };
 
 /*

@@ -9,7 +9,7 @@
 #    (a torn tail is allowed and reported) and tests/tools/store_check must
 #    find every acknowledged number with its acknowledged state (or a state
 #    tried after it).
-# 2. Compaction: a store of 200,000 numbers (tests/tools/store_fill); before
+# 2. Compaction: a store of 100,000 numbers (tests/tools/store_fill); before
 #    each round some numbers
 #    are removed, then `banditore subscribers compact` is kill -9'ed at a
 #    random moment within its run time, until at least 50 kills landed on a
@@ -46,7 +46,7 @@ LOG=$T/acks.log
 : >"$LOG"
 kills=0; runs=0; with_acks=0
 t0=$(now_ms)
-while [ "$kills" -lt 50 ] && [ "$runs" -lt 99 ] && [ $(( $(now_ms) - t0 )) -lt 100000 ]; do
+while [ "$kills" -lt 50 ] && [ "$runs" -lt 99 ] && [ $(( $(now_ms) - t0 )) -lt 150000 ]; do
 	before=$(grep -c '^A' "$LOG")
 	rm -f "$T/ready"
 	"$W" "$D" "$runs" 4 30 "$T/ready" >>"$LOG" 2>>"$T/writer.err" &
@@ -89,8 +89,8 @@ grep -q "torn tail" "$T/writer.err" "$T/v.out" 2>/dev/null && echo "writer: torn
 
 # ---- 2. kill -9 a running compaction ------------------------------------------------
 D=$T/c
-N=200000
-CHUNK=200
+N=100000
+CHUNK=100
 awk -v n=$N 'BEGIN { for (i = 0; i < n; i++) printf "39%d%09d\n", 3, (i * 7919) % 1000000000 }' >"$T/all.txt"
 [ "$(sort -u "$T/all.txt" | wc -l)" = "$N" ] || fail "generator: numbers not unique"
 # The base grows as through the webhook path: each number with its own
@@ -121,7 +121,7 @@ echo "compaction of $N numbers takes ${TC} ms (process start included)"
 
 kills=0; rounds=0; old=0; new=0
 t0=$(now_ms)
-while [ "$kills" -lt 50 ] && [ "$rounds" -lt 200 ] && [ $(( $(now_ms) - t0 )) -lt 120000 ]; do
+while [ "$kills" -lt 50 ] && [ "$rounds" -lt 200 ] && [ $(( $(now_ms) - t0 )) -lt 150000 ]; do
 	remove_chunk || break
 	"$B" --data "$D" subscribers compact >"$T/cmp.out" 2>"$T/cmp.err" &
 	PID=$!

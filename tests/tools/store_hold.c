@@ -6,7 +6,7 @@
  *
  * usage: store_hold DIR [SECONDS]
  * Opens DIR as the writer (creating it if needed) with the holder
- * "store_hold test helper (pid N)", prints "locked" on stdout, then sleeps
+ * "store_hold test helper" (the store adds " (pid N)"), prints "locked" on stdout, then sleeps
  * SECONDS (default 60, the bound if the test forgets it) and exits 0; the
  * test normally kills it by PID before. Exit 1 if the open fails.
  */
@@ -24,9 +24,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int seconds = argc > 2 ? atoi(argv[2]) : 60;
-	char holder[64];
-	snprintf(holder, sizeof holder, "store_hold test helper (pid %ld)", (long)getpid());
-	struct store_opts opts = { .flags = STORE_CREATE, .holder = holder };
+	/* the store appends " (pid N)" */
+	struct store_opts opts = { .flags = STORE_CREATE, .holder = "store_hold test helper" };
 	struct store *s = NULL;
 	int rc = store_open(&s, argv[1], &opts, NULL);
 	if (rc != 0) {

@@ -19,8 +19,9 @@
  * are moved to another state in a later batch (transitions), so the check
  * also covers "the latest acknowledged state wins".
  *
- * Batches have a random size (1..64) so that syncs of several threads
- * overlap in varied ways (group commit). The process stops by itself after
+ * Batches have a random size (1..64) and a random pause (0..2 ms) after
+ * them, so that syncs of several threads overlap in varied ways (group
+ * commit) while the log stays small enough to re-check after every kill. The process stops by itself after
  * MAX_SECONDS (default 30) or 10^6 records per thread: the loop is bounded.
  * Exit codes: 0 stopped by itself, 1 an error (printed on stderr).
  */
@@ -159,6 +160,7 @@ static void *writer_main(void *arg)
 		if (write_all(buf, len) != 0)
 			goto fail;
 		acked = i;
+		usleep((useconds_t)(splitmix(&w->rng) % 2000));
 	}
 	free(buf);
 	return NULL;
@@ -181,9 +183,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "store_writer: RUN 0..99, THREADS 1..10, MAX_SECONDS 1..600\n");
 		return 1;
 	}
-	char holder[64];
-	snprintf(holder, sizeof holder, "store_writer (pid %ld)", (long)getpid());
-	struct store_opts opts = { .flags = STORE_CREATE, .holder = holder };
+	struct store_opts opts = { .flags = STORE_CREATE, .holder = "store_writer" };
 	struct store_open_info info;
 	struct store *s = NULL;
 	int rc = store_open(&s, argv[1], &opts, &info);

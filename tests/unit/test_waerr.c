@@ -229,8 +229,9 @@ static void compare(const char *b, size_t n)
 	char st[WAERR_STORE_MIN];
 	struct waerr_parsed p;
 	cr_assert_eq(waerr_parse((const uint8_t *)b, n, &p, st, sizeof st), 0);
-	if (!r.ok)
-		return;  /* jansson refuses: ours may differ, it only must not crash */
+	if (!r.ok || memchr(b, 0, n))
+		return;  /* jansson refuses (or takes a raw NUL, which is not JSON):
+		          * ours may differ, it only must not crash */
 	cr_assert(p.json_ok, "jansson accepts, extractor refuses: %.*s", (int)n, b);
 	cr_assert_eq(p.code, r.code, "code in %.*s", (int)n, b);
 	cr_assert_eq(p.subcode, r.subcode, "subcode in %.*s", (int)n, b);

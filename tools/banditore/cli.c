@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 void cli_error(const char *fmt, ...)
 {
@@ -226,8 +225,9 @@ int cli_store_open(struct store **out, const struct cli_global *g, const char *w
 		info = &local;
 	memset(info, 0, sizeof *info);
 
+	/* The store adds " (pid N)" when it writes the lock file. */
 	char holder[200];
-	snprintf(holder, sizeof holder, "banditore %s (pid %ld)", what, (long)getpid());
+	snprintf(holder, sizeof holder, "banditore %s", what);
 	struct store_opts opts = {
 		.flags = write ? (create ? STORE_CREATE : 0u) : STORE_RDONLY,
 		.holder = holder,

@@ -221,9 +221,16 @@ static void on_signal(int sig)
 static void on_notice(void *ud, const char *id, enum notice_state st, enum notice_reason why,
                       int32_t code, const struct journal_report *rep)
 {
-	(void)id;
 	struct run_ctx *x = ud;
 	x->why = why;
+	if (x->prog.tty) {   /* the bar's last state: the final counts */
+		struct progress_view v = {
+			.notice_id = id, .recipients = rep->recipients, .accepted = rep->accepted,
+			.failed = rep->failed, .expired = rep->expired, .remaining = rep->remaining,
+			.skipped = rep->skipped_unsubscribed + rep->skipped_invalid,
+		};
+		progress_update(&x->prog, &v, fanout_mono_ns());
+	}
 	progress_end(&x->prog);
 	x->finished = 1;
 	x->rep = *rep;

@@ -1,0 +1,523 @@
+/*
+ * test_sender.c - the sender in-process against a small scripted API
+ * server (libmicrohttpd on 127.0.0.1:0, below): opt-out checked at
+ * dispatch time, cancel, emergency pre-emption through the cross-thread
+ * queue, one-off texts with their completion, 131026 marking subscribers
+ * invalid, and an engine-wide error stopping every notice within the
+ * window. Stores and notices live under a temporary directory.
+ */
+#include "store_testutil.h"   /* first: it defines _GNU_SOURCE */
+
+#include <criterion/criterion.h>
+#include <microhttpd.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#undef SCHED_FIFO
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "notice.h"
+#include "phone.h"
+#include "sender.h"
+
+/* ---- the scripted server ------------------------------------------------ */
+
+struct srv {
+	struct MHD_Daemon *d;
+	uint16_t port;
+	atomic_long requests;
+	atomic_int delay_ms;
+	atomic_long err_code;        /* 0: success */
+	pthread_mutex_t mu;
+	char order[4096];            /* first letter of each notice category seen,
+	                                in arrival order: 'E' emergency tag... */
+	size_t order_len;
+	char emergency_id[NOTICE_ID_SIZE];
+	char last_type[16];
+};
+
+struct body { char *p; size_t n; };
+
+static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *up,
+                              size_t *up_len, void **con_cls)
+{
+	(void)url; (void)method; (void)version;
+	struct srv *s = cls;
+	struct body *b = *con_cls;
+	if (!b) {
+		*con_cls = calloc(1, sizeof *b);
+		return MHD_YES;
+	}
+	if (*up_len) {
+		b->p = realloc(b->p, b->n + *up_len + 1);
+		memcpy(b->p + b->n, up, *up_len);
+		b->n += *up_len;
+		b->p[b->n] = 0;
+		*up_len = 0;
+		return MHD_YES;
+	}
+	atomic_fetch_add(&s->requests, 1);
+	int delay = atomic_load(&s->delay_ms);
+	if (delay)
+		usleep((useconds_t)delay * 1000);
+	pthread_mutex_lock(&s->mu);
+	if (b->p && s->order_len < sizeof s->order - 1) {
+		const char *t = strstr(b->p, "\"biz_opaque_callback_data\":\"");
+		if (t && strstr(b->p, "\"type\":\"template\""))
+			s->order[s->order_len++] =
+				s->emergency_id[0] && strncmp(t + 28, s->emergency_id, NOTICE_ID_LEN) == 0
+					? 'E' : 'o';
+		const char *ty = strstr(b->p, "\"type\":\"");
+		if (ty)
+			snprintf(s->last_type, sizeof s->last_type, "%.8s", ty + 8);
+	}
+	pthread_mutex_unlock(&s->mu);
+	char out[512];
+	long code = atomic_load(&s->err_code);
+	unsigned status = 200;
+	if (code) {
+		snprintf(out, sizeof out, "{\"error\":{\"message\":\"(#%ld) x\",\"type\":\"OAuthException\","
+		         "\"code\":%ld,\"fbtrace_id\":\"A\"}}", code, code);
+		status = code == 190 ? 401 : 400;
+	} else {
+		static atomic_long seq;
+		snprintf(out, sizeof out, "{\"messaging_product\":\"whatsapp\",\"contacts\":[{\"input\":"
+		         "\"+1\",\"wa_id\":\"1\"}],\"messages\":[{\"id\":\"wamid.T%ld\"}]}",
+		         atomic_fetch_add(&seq, 1));
+	}
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(out), out,
+	                                                         MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	enum MHD_Result rc = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static void on_done_req(void *cls, struct MHD_Connection *c, void **con_cls,
+                        enum MHD_RequestTerminationCode t)
+{
+	(void)cls; (void)c; (void)t;
+	struct body *b = *con_cls;
+	if (b) {
+		free(b->p);
+		free(b);
+	}
+	*con_cls = NULL;
+}
+
+static struct srv *srv_start(void)
+{
+	struct srv *s = calloc(1, sizeof *s);
+	pthread_mutex_init(&s->mu, NULL);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+	                        MHD_USE_POLL, 0, NULL, NULL, on_req, s,
+	                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	                        MHD_OPTION_NOTIFY_COMPLETED, on_done_req, s,
+	                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END);
+	cr_assert_not_null(s->d);
+	s->port = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT)->port;
+	return s;
+}
+
+static void srv_stop(struct srv *s)
+{
+	MHD_stop_daemon(s->d);
+	free(s);
+}
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+static char dir[512];
+static struct store *st;
+static struct srv *api;
+
+static uint64_t mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t number(unsigned i) { return 393300000000ull + i * 13u; }
+
+static void setup(void)
+{
+	tu_tmpdir(dir, sizeof dir);
+	st = tu_open(dir, STORE_CREATE, NULL);
+	for (unsigned i = 0; i < 2000; i++)
+		cr_assert_eq(store_append(st, number(i), SUB_CONFIRMED, 1, NULL, 0, NULL), 0);
+	api = srv_start();
+}
+
+static void teardown(void)
+{
+	if (st)
+		store_close(&st);
+	srv_stop(api);
+	tu_rmtree(dir);
+}
+
+/* A notice of the first n confirmed subscribers. */
+static void make_notice(enum notice_category cat, unsigned n, char id[NOTICE_ID_SIZE])
+{
+	static uint32_t rnd = 1;
+	struct notice *no = malloc(sizeof *no);
+	cr_assert_eq(notice_init(no, cat, wall_ms(), 0, rnd++), 0);
+	cr_assert_eq(notice_set_text(no, (const uint8_t *)"avviso", 6), 0);
+	cr_assert_eq(notice_set_template(no, "notice", "it"), 0);
+	uint64_t *all;
+	size_t cnt;
+	cr_assert_eq(store_confirmed_snapshot(st, &all, &cnt), 0);
+	cr_assert_geq(cnt, n);
+	cr_assert_eq(notice_create(dir, no, all, n, 0), 0);
+	memcpy(id, no->id, NOTICE_ID_SIZE);
+	bnd_free(all);
+	free(no);
+}
+
+struct ended {
+	int n;
+	char id[4][NOTICE_ID_SIZE];
+	enum notice_state st[4];
+	enum notice_reason why[4];
+	int32_t code[4];
+	struct journal_report rep[4];
+	uint64_t other_dispatched_at_end;   /* preemption test */
+};
+
+static void on_notice(void *ud, const char *id, enum notice_state s, enum notice_reason why,
+                      int32_t code, const struct journal_report *r)
+{
+	struct ended *e = ud;
+	cr_assert_lt(e->n, 4);
+	memcpy(e->id[e->n], id, NOTICE_ID_SIZE);
+	e->st[e->n] = s;
+	e->why[e->n] = why;
+	e->code[e->n] = code;
+	e->rep[e->n] = *r;
+	e->n++;
+}
+
+static struct sender *open_sender(uint32_t rate, uint32_t window, struct ended *e,
+                                  const char *token)
+{
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u", api->port);
+	struct sender_config c = {
+		.data_dir = dir,
+		.store = st,
+		.backend = LOOP_BACKEND_AUTO,
+		.api_base = url,
+		.phone_number_id = "110000000000001",
+		.token = token ? token : "t",
+		.rate = rate,
+		.window = window,
+		.wall_offset_ns = (int64_t)(wall_ms() * 1000000ull) - (int64_t)mono(),
+		.flags = SENDER_EXIT_WHEN_IDLE,
+		.on_notice = on_notice,
+		.ud = e,
+		.seed = 1,
+	};
+	struct sender *s = NULL;
+	cr_assert_eq(sender_open(&s, &c), 0);
+	return s;
+}
+
+TestSuite(sender, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(sender, opt_out_is_checked_at_dispatch_not_from_the_snapshot)
+{
+	char id[NOTICE_ID_SIZE];
+	make_notice(NOTICE_CAT_INFO, 300, id);
+	/* After the snapshot: 40 opt out, 10 become invalid. */
+	for (unsigned i = 100; i < 140; i++)
+		cr_assert_eq(store_append(st, number(i), SUB_UNSUBSCRIBED, 2, NULL, 0, NULL), 0);
+	for (unsigned i = 200; i < 210; i++)
+		cr_assert_eq(store_append(st, number(i), SUB_INVALID, 2, NULL, 0, NULL), 0);
+	struct ended e = { 0 };
+	struct sender *s = open_sender(0, 32, &e, NULL);
+	cr_assert_eq(sender_add(s, id), 0);
+	cr_assert_eq(sender_run(s), 0);
+	sender_close(&s);
+	cr_assert_eq(e.n, 1);
+	cr_assert_eq(e.st[0], NOTICE_DONE);
+	cr_assert_eq(e.rep[0].skipped_unsubscribed, 40);
+	cr_assert_eq(e.rep[0].skipped_invalid, 10);
+	cr_assert_eq(e.rep[0].accepted, 250);
+	cr_assert_eq(atomic_load(&api->requests), 250, "requests %ld",
+	             atomic_load(&api->requests));
+}
+
+static void cancel_cb(void *ud, uint64_t now)
+{
+	(void)now;
+	struct sender *s = ud;
+	const char *id = getenv("TEST_SENDER_CANCEL_ID");
+	cr_assert_eq(sender_cancel(s, id), 0);
+	cr_assert_eq(sender_cancel(s, id), BND_E_CLOSED);
+}
+
+Test(sender, cancel_stops_dispatching_and_is_final)
+{
+	char id[NOTICE_ID_SIZE];
+	make_notice(NOTICE_CAT_EVENT, 1000, id);
+	atomic_store(&api->delay_ms, 10);
+	struct ended e = { 0 };
+	struct sender *s = open_sender(0, 8, &e, NULL);
+	cr_assert_eq(sender_add(s, id), 0);
+	setenv("TEST_SENDER_CANCEL_ID", id, 1);
+	struct loop_timer t = { 0 };
+	loop_timer_start(sender_loop(s), &t, mono() + 150000000ull, cancel_cb, s);
+	cr_assert_eq(sender_run(s), 0);
+	long at_end = atomic_load(&api->requests);
+	cr_assert_eq(e.n, 1);
+	cr_assert_eq(e.st[0], NOTICE_CANCELLED);
+	cr_assert_gt(e.rep[0].remaining, 500);
+	/* Everything dispatched got its answer: the requests the server saw
+	 * are exactly the outcomes journaled. */
+	cr_assert_eq((uint64_t)at_end, e.rep[0].accepted);
+	/* Cancelled is terminal: it cannot be added again. */
+	cr_assert_eq(sender_add(s, id), BND_E_CLOSED);
+	sender_close(&s);
+	cr_assert_eq(atomic_load(&api->requests), at_end);
+}
+
+struct preempt {
+	struct sender *s;
+	char emergency[NOTICE_ID_SIZE];
+	atomic_int added;
+};
+
+static void added_cb(void *ud, int rc)
+{
+	struct preempt *p = ud;
+	cr_assert_eq(rc, 0);
+	atomic_store(&p->added, 1);
+}
+
+static void *poster(void *ud)
+{
+	struct preempt *p = ud;
+	usleep(200000);
+	cr_assert_eq(sender_post_add(p->s, p->emergency, added_cb, p), 0);
+	return NULL;
+}
+
+Test(sender, an_emergency_posted_from_another_thread_preempts_within_the_window)
+{
+	char info[NOTICE_ID_SIZE];
+	struct preempt p = { 0 };
+	make_notice(NOTICE_CAT_INFO, 1500, info);
+	make_notice(NOTICE_CAT_EMERGENCY, 100, p.emergency);
+	memcpy(api->emergency_id, p.emergency, NOTICE_ID_SIZE);
+	struct ended e = { 0 };
+	const uint32_t W = 8;
+	p.s = open_sender(1000, W, &e, NULL);
+	cr_assert_eq(sender_add(p.s, info), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, poster, &p);
+	cr_assert_eq(sender_run(p.s), 0);
+	pthread_join(th, NULL);
+	sender_close(&p.s);
+	cr_assert(atomic_load(&p.added));
+	cr_assert_eq(e.n, 2);
+	cr_assert_str_eq(e.id[0], p.emergency, "the emergency finishes first");
+	cr_assert_eq(e.st[0], NOTICE_DONE);
+	cr_assert_eq(e.st[1], NOTICE_DONE);
+	/* In arrival order at the server: once the first emergency message
+	 * arrived, at most the window of other messages (already dispatched)
+	 * came before the last emergency one. */
+	const char *o = api->order;
+	const char *first = strchr(o, 'E'), *last = strrchr(o, 'E');
+	cr_assert_not_null(first);
+	size_t others = 0;
+	for (const char *q = first; q <= last; q++)
+		others += *q == 'o';
+	cr_assert_leq(others, W, "%zu other messages interleaved with the emergency", others);
+	cr_assert_gt(first - o, 50, "the info notice was running before");
+}
+
+static atomic_int text_done;
+static void on_text(void *ud, const struct sender_text_result *r)
+{
+	(void)ud;
+	cr_assert_eq(r->outcome, WA_ACCEPTED);
+	cr_assert_not_null(r->wamid);
+	cr_assert(r->wamid_len > 6 && memcmp(r->wamid, "wamid.", 6) == 0);
+	atomic_store(&text_done, 1);
+}
+
+static struct loop_timer stop_t;
+static void poll_done(void *ud, uint64_t now)
+{
+	struct sender *s = ud;
+	if (atomic_load(&text_done))
+		sender_shutdown(s);
+	else
+		loop_timer_start(sender_loop(s), &stop_t, now + 5000000ull, poll_done, s);
+}
+
+Test(sender, a_text_is_sent_and_its_completion_runs)
+{
+	struct ended e = { 0 };
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u", api->port);
+	struct sender_config c = {
+		.data_dir = dir, .store = st, .api_base = url, .phone_number_id = "1",
+		.token = "t", .rate = 80, .on_notice = on_notice, .ud = &e,
+	};
+	struct sender *s = NULL;
+	cr_assert_eq(sender_open(&s, &c), 0);
+	const char *w = "Benvenuto! Scrivi JESI OFF per uscire.";
+	cr_assert_eq(sender_post_text(s, number(1), (const uint8_t *)w, strlen(w), "welcome:1",
+	                              on_text, NULL), 0);
+	cr_assert_eq(sender_post_text(s, 0, (const uint8_t *)w, strlen(w), NULL, on_text, NULL),
+	             BND_E_INVAL);
+	memset(&stop_t, 0, sizeof stop_t);
+	loop_timer_start(sender_loop(s), &stop_t, 0, poll_done, s);
+	cr_assert_eq(sender_run(s), 0);
+	sender_close(&s);
+	cr_assert(atomic_load(&text_done));
+	cr_assert_str_eq(api->last_type, "text\",\"t");
+}
+
+Test(sender, error_131026_fails_the_recipient_and_marks_it_invalid)
+{
+	char id[NOTICE_ID_SIZE];
+	make_notice(NOTICE_CAT_INFO, 50, id);
+	atomic_store(&api->err_code, 131026);
+	struct ended e = { 0 };
+	struct sender *s = open_sender(0, 16, &e, NULL);
+	cr_assert_eq(sender_add(s, id), 0);
+	cr_assert_eq(sender_run(s), 0);
+	sender_close(&s);
+	cr_assert_eq(e.st[0], NOTICE_DONE);
+	cr_assert_eq(e.rep[0].failed, 50);
+	cr_assert_eq(e.rep[0].failed_by_code[0].code, 131026);
+	struct store_counts cnt;
+	store_count(st, &cnt);
+	cr_assert_eq(cnt.by_state[SUB_INVALID], 50);
+	enum sub_state ss;
+	store_get(st, number(0), &ss, NULL);
+	cr_assert_eq(ss, SUB_INVALID);
+	struct store_record rec;
+	cr_assert_eq(store_get_record(st, number(0), &rec), 0);
+	cr_assert(rec.src_len > 7 && memcmp(rec.src, "131026:", 7) == 0, "the ledger says why");
+}
+
+Test(sender, an_engine_error_stops_every_notice_within_the_window)
+{
+	char a[NOTICE_ID_SIZE], b[NOTICE_ID_SIZE];
+	make_notice(NOTICE_CAT_INFO, 500, a);
+	make_notice(NOTICE_CAT_EVENT, 500, b);
+	atomic_store(&api->err_code, 190);
+	struct ended e = { 0 };
+	struct sender *s = open_sender(0, 16, &e, NULL);
+	cr_assert_eq(sender_add(s, a), 0);
+	cr_assert_eq(sender_add(s, b), 0);
+	cr_assert_eq(sender_run(s), 0);
+	sender_close(&s);
+	cr_assert_eq(e.n, 2);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(e.st[i], NOTICE_STOPPED);
+		cr_assert_eq(e.why[i], NOTICE_REASON_ENGINE);
+		cr_assert_eq(e.code[i], 190);
+	}
+	cr_assert_leq(atomic_load(&api->requests), 16);
+	/* Resumable once the cause is fixed. */
+	atomic_store(&api->err_code, 0);
+	struct ended e2 = { 0 };
+	s = open_sender(0, 16, &e2, NULL);
+	cr_assert_eq(sender_add(s, a), 0);
+	cr_assert_eq(sender_run(s), 0);
+	sender_close(&s);
+	cr_assert_eq(e2.st[0], NOTICE_DONE);
+	cr_assert_eq(e2.rep[0].accepted, 500);
+}
+
+static atomic_int tmpl_done;
+static void on_tmpl(void *ud, const struct sender_text_result *r)
+{
+	(void)ud;
+	cr_assert_eq(r->outcome, WA_ACCEPTED);
+	atomic_store(&tmpl_done, 1);
+}
+
+static void poll_tmpl(void *ud, uint64_t now)
+{
+	struct sender *s = ud;
+	if (atomic_load(&tmpl_done))
+		sender_shutdown(s);
+	else
+		loop_timer_start(sender_loop(s), &stop_t, now + 5000000ull, poll_tmpl, s);
+}
+
+Test(sender, a_template_one_off_is_sent_as_a_template)
+{
+	struct ended e = { 0 };
+	struct sender *s = open_sender(80, 8, &e, NULL);
+	struct wa_bytes p[1] = { { (const uint8_t *)"Maria", 5 } };
+	cr_assert_eq(sender_post_template(s, number(2), "welcome", "it", p, 1, "w:2", on_tmpl,
+	                                  NULL), 0);
+	cr_assert_eq(sender_post_template(s, number(2), "", "it", NULL, 0, NULL, on_tmpl, NULL),
+	             BND_E_INVAL);
+	memset(&stop_t, 0, sizeof stop_t);
+	loop_timer_start(sender_loop(s), &stop_t, 0, poll_tmpl, s);
+	cr_assert_eq(sender_run(s), 0);
+	sender_close(&s);
+	cr_assert(atomic_load(&tmpl_done));
+	cr_assert_str_eq(api->last_type, "template");
+}
+
+struct status_ctx {
+	struct sender *s;
+	char id[NOTICE_ID_SIZE];
+	int rc_known, rc_unknown;
+};
+
+static void *status_poster(void *ud)
+{
+	struct status_ctx *x = ud;
+	usleep(100000);
+	x->rc_unknown = sender_post_status(x->s, "n-20000101T000000-0000", 1, JSTATUS_DELIVERED, 0,
+	                                   wall_ms());
+	x->rc_known = sender_post_status(x->s, x->id, 199, JSTATUS_DELIVERED, 0, wall_ms());
+	return NULL;
+}
+
+Test(sender, a_status_from_another_thread_reconciles_an_ordinal_before_its_turn)
+{
+	struct status_ctx x = { 0 };
+	make_notice(NOTICE_CAT_INFO, 200, x.id);
+	atomic_store(&api->delay_ms, 20);
+	struct ended e = { 0 };
+	x.s = open_sender(0, 4, &e, NULL);
+	cr_assert_eq(sender_add(x.s, x.id), 0);
+	pthread_t th;
+	pthread_create(&th, NULL, status_poster, &x);
+	cr_assert_eq(sender_run(x.s), 0);
+	pthread_join(th, NULL);
+	sender_close(&x.s);
+	cr_assert_eq(x.rc_unknown, BND_E_NOTFOUND);
+	cr_assert_eq(x.rc_known, 0);
+	cr_assert_eq(e.st[0], NOTICE_DONE);
+	cr_assert_eq(e.rep[0].reconciled, 1);
+	cr_assert_eq(e.rep[0].accepted, 200);
+	cr_assert_eq(e.rep[0].delivered, 1);
+	cr_assert_eq(atomic_load(&api->requests), 199, "the reconciled ordinal was not sent");
+}

@@ -218,6 +218,19 @@ static int post_reply(void *ud, const struct reply_msg *m, reply_done_fn done, v
 	return rc;
 }
 
+/* The service's status hook: a status webhook of a notice's message goes
+ * to the sender when the notice runs here (sender_post_status), under the
+ * same lock as post_reply. BND_E_NOTFOUND lets the service journal it. */
+static int notice_status_hook(void *ud, const char *id, uint32_t ordinal, enum journal_status st,
+                              int32_t code, uint64_t t_ms)
+{
+	struct sender_thread *t = ud;
+	pthread_mutex_lock(&t->mu);
+	int rc = t->s ? sender_post_status(t->s, id, ordinal, st, code, t_ms) : BND_E_NOTFOUND;
+	pthread_mutex_unlock(&t->mu);
+	return rc;
+}
+
 /* The operator API's sender calls, under the same lock as post_reply: the
  * sender may be gone (its thread ended) by the time a request comes. */
 static int op_post(void *ud, const char *id, int cancel, opapi_done_fn done, void *cookie)
@@ -473,11 +486,11 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		.metrics = &ms,
 		.post = post_reply,
 		.post_ud = &snd,
-		/* TODO(sender): statuses of RUNNING notices go to the sender,
-		 * which holds their journals (a sender_post_status, any thread);
-		 * until it exists they are counted as unrouted. Statuses of
-		 * finished or paused notices are journaled by the service. */
-		.notice_status = NULL,
+		/* Statuses of RUNNING notices go to the sender, which holds
+		 * their journals; those of finished or paused notices are
+		 * journaled by the service (BND_E_NOTFOUND from the hook). */
+		.notice_status = notice_status_hook,
+		.status_ud = &snd,
 		.data_dir = g->data_dir,
 		.wall_ms = clock_wall_ms,
 		.mono_ns = clock_mono_ns,

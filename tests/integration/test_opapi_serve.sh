@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: run-serial
 # test_opapi_serve.sh - the operator API on the real `banditore serve` with
 # the real sender and wa-mock (records every accepted message):
 #   - citizens subscribe through signed webhooks; GET /v1/subscribers counts

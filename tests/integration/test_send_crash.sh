@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: run-serial
 # test_send_crash.sh - kill -9 of a 50,000-recipient fan-out at 20 random
 # moments (the first `send`, then 19 `resume`s), then one `resume` to the
 # end. What is asserted, precisely:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: run-serial
 # test_send_rate.sh - the sender keeps the configured rate: at 80/s (the
 # default tier; io_uring loop) and at 1,000/s (the upgraded tier; epoll
 # loop), about 30 s each, the messages wa-mock accepts in every 10-second

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# ctest: run-serial
 # test_store_crash.sh - crash safety with real processes and kill -9
 # (PRODUCT.md §4.1, issue 2):
 #

@@ -138,17 +138,6 @@ const char *bnd_strerror(int code)
 	case BND_E_JOURNAL_WINDOW: return "ordinal is past the journal's tracking window";
 	case BND_E_JOURNAL_FINAL: return "ordinal already has a final outcome";
 	case BND_E_JOURNAL_STATE: return "notice state change not allowed";
-	case BND_E_WA_FULL: return "API client: all request slots are in flight";
-	case BND_E_WA_UTF8: return "API client: text is not valid UTF-8";
-	case BND_E_WA_CONFIG: return "API client: bad configuration (base URL, version, phone-number-id or token)";
-	case BND_E_WA_CURL: return "API client: libcurl refused a handle or option";
-	case BND_E_LOOP_NOURING: return "event loop: io_uring is not available (refused by the kernel)";
-	case BND_E_LOOP_CURL: return "event loop: libcurl multi error";
-	case BND_E_LOOP_THREAD: return "event loop: called from a thread that does not own the loop";
-	case BND_E_LIM_TIER: return "limiter: audience exceeds the messaging-limit tier";
-	case BND_E_WAMOCK_SPEC: return "wa-mock: malformed option value";
-	case BND_E_WAMOCK_FULL: return "wa-mock: table full";
-	case BND_E_WAMOCK_JSON: return "malformed JSON";
 	case BND_E_CONFIG_SYNTAX: return "config file is not one valid JSON object";
 	case BND_E_CONFIG_UNKNOWN: return "unknown configuration key";
 	case BND_E_CONFIG_TYPE: return "configuration value has the wrong type";

@@ -13,8 +13,9 @@
  *               running fan-out for that number at once
  *   metrics     the registry rendered at GET /metrics
  *   httpd       libmicrohttpd; the service registers /webhook, /healthz,
- *               /metrics; the operator API (issue 7) adds /v1/ routes at
- *               the marked place below, before httpd_start
+ *               /metrics; the operator API (engine/opapi.h) the /v1/ routes
+ *   log         tools/banditore/log.h: logfmt or JSON lines, numbers
+ *               masked, the four secrets redacted
  *   service     engine/service.h: the inbound life cycle and its committer
  *
  * Threads: this (main) thread waits for signals with sigtimedwait and
@@ -42,8 +43,10 @@
 #include "config.h"
 #include "httpd.h"
 #include "journal.h"
+#include "log.h"
 #include "metrics.h"
 #include "notice.h"
+#include "opapi.h"
 #include "phone.h"
 #include "sender.h"
 #include "service.h"
@@ -273,6 +276,29 @@ static void resume_notices(const char *data_dir, struct sender_thread *t,
 	}
 }
 
+/* The operator API's sender calls, under the same lock as post_reply (snd.lock): the
+ * sender may be gone (its thread ended) by the time a request comes. */
+static int op_post(void *ud, const char *id, int cancel, opapi_done_fn done, void *cookie)
+{
+	struct sender_thread *t = ud;
+	pthread_rwlock_rdlock(&t->lock);
+	int rc = !t->s     ? BND_E_CLOSED
+	         : cancel ? sender_post_cancel(t->s, id, done, cookie)
+	                  : sender_post_add(t->s, id, done, cookie);
+	pthread_rwlock_unlock(&t->lock);
+	return rc;
+}
+
+static int op_add(void *ud, const char *id, opapi_done_fn done, void *cookie)
+{
+	return op_post(ud, id, 0, done, cookie);
+}
+
+static int op_cancel(void *ud, const char *id, opapi_done_fn done, void *cookie)
+{
+	return op_post(ud, id, 1, done, cookie);
+}
+
 /* ------------------------------------------------------------------ flags */
 
 struct serve_opts {
@@ -338,6 +364,7 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 	struct metrics_set ms;
 	struct httpd *h = NULL;
 	struct service *svc = NULL;
+	struct opapi *api = NULL;
 	struct sender_thread snd = { .state = 0 };
 	char (*notice_ids)[NOTICE_ID_SIZE] = NULL;   /* the on_resumed cookies */
 	int sender_started = 0, rc = CLI_EXIT_FAIL;
@@ -375,6 +402,17 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		goto out;
 	}
 	const struct config *c = &o.cfg;
+	/* Log lines: log.format and log.level (the global --log-level when the
+	 * config leaves it at its default), secrets never written. */
+	log_configure(config_source(c, "log.level") == CONFIG_SRC_DEFAULT
+	                      ? g->log_level
+	                      : (enum bnd_log_level)c->log_level,
+	              (enum log_format)c->log_format, 2);
+	log_add_secret(c->wa_token);
+	log_add_secret(c->app_secret);
+	log_add_secret(c->verify_token);
+	log_add_secret(c->admin_token);
+	bnd_log_set(log_hook, NULL);
 	if (!c->app_secret) {
 		cli_error("BANDITORE_APP_SECRET is not set: webhook signatures cannot be checked "
 		          "(the app secret comes from the environment)");
@@ -504,6 +542,9 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		.wall_ms = clock_wall_ms,
 		.mono_ns = clock_mono_ns,
 		.rescan_ns = o.rescan_ns,
+		/* Replies in flight: as many as the fan-out may have (api.window);
+		 * the default 32 caps welcomes at ~100/s at 250 ms of API latency. */
+		.max_outstanding = (unsigned)c->window,
 	};
 	int src = service_open(&svc, &scfg);
 	if (src) {
@@ -514,9 +555,19 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		cli_error("cannot register the routes: %s", bnd_strerror(src));
 		goto out;
 	}
-	/* The operator API (/v1/, issue 7) registers its routes here, on h,
-	 * with st, the sender (sender_post_add / sender_post_cancel on snd.s,
-	 * under snd.lock) and &ms. */
+	/* The operator API (/v1/, issue 7). */
+	struct opapi_deps od = {
+		.cfg = c,
+		.data_dir = g->data_dir,
+		.store = st,
+		.sender = { .post_add = op_add, .post_cancel = op_cancel, .ctx = &snd },
+		.metrics = &ms,
+		.wall_ms = clock_wall_ms,
+	};
+	if ((src = opapi_open(&api, &od)) || (src = opapi_register(api, h))) {
+		cli_error("cannot start the operator API: %s", bnd_strerror(src));
+		goto out;
+	}
 	if ((src = httpd_start(h))) {
 		cli_error("cannot start the HTTP server: %s", bnd_strerror(src));
 		goto out;
@@ -553,6 +604,7 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		if (!sender_alive)
 			break;
 		service_tick(svc);
+		opapi_refresh_metrics(api);
 	}
 	bnd_log(BND_LOG_INFO, "serve", "%s: stopping",
 	        sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "the sender stopped");
@@ -562,6 +614,7 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		bnd_log(BND_LOG_WARN, "serve", "requests still in progress after %u ms: they get 503",
 		        DRAIN_MS);
 	int stop_rc = service_stop(svc);
+	opapi_shutdown(api);
 	sender_stop(&snd);
 	pthread_join(snd.th, NULL);
 	sender_started = 0;
@@ -585,11 +638,13 @@ out:
 		httpd_quiesce(h);
 	if (svc)
 		service_stop(svc);
+	opapi_shutdown(api);
 	if (sender_started) {
 		sender_stop(&snd);
 		pthread_join(snd.th, NULL);
 	}
 	httpd_close(&h);
+	opapi_close(&api);
 	service_close(&svc);
 	if (st) {
 		int crc = store_close(&st);

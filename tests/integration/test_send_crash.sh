@@ -27,26 +27,34 @@ start_mock m --rate 0 --latency-ms 1:8 --record "$TMP/rec.jsonl"
 FLAGS=(--api-base "$MOCK_URL" --rate 1000 --window $W --connections $W --loop epoll)
 mapfile -t SLEEPS < <(python3 -c "
 import random; r = random.Random($SEED)
-print('\n'.join('%.2f' % r.uniform(0.4, 1.6) for _ in range($KILLS)))")
+print('\n'.join('%.2f' % r.uniform(0.1, 1.2) for _ in range($KILLS)))")
 
-# run_and_kill SECONDS CMD...: start CMD in the background, kill -9 it after
-# SECONDS; fails the test if it ended by itself (the fan-out finished early).
+# run_and_kill SECONDS CMD...: start CMD in the background, wait until the
+# mock records a new acceptance (the fan-out is sending: store open and
+# journal replay are done, however slow the build), then kill -9 it after
+# SECONDS more; fails the test if it ended by itself (finished early).
 run_and_kill() {
-	local t=$1
+	local t=$1 i n0
 	shift
+	n0=$(wc -l <"$TMP/rec.jsonl" 2>/dev/null || echo 0)
 	"$@" &
 	local pid=$!
 	PIDS+=("$pid")
+	for ((i = 0; i < 1200; i++)); do
+		[ "$(wc -l <"$TMP/rec.jsonl" 2>/dev/null || echo 0)" -gt "$n0" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
 	sleep "$t"
 	kill -0 "$pid" 2>/dev/null || fail "the process ended before its kill ($*)"
 	kill -KILL "$pid"
 	wait "$pid" 2>/dev/null || true
 }
 
-run_and_kill "$(python3 -c "print(1.0 + ${SLEEPS[0]})")" \
+run_and_kill "${SLEEPS[0]}" \
 	"$BANDITORE_BIN" --data "$D" send --category emergency --text "Allerta meteo" "${FLAGS[@]}" \
 	2>"$TMP/k0.err"
-id=$(grep -o 'n-[0-9T]*-[0-9a-f]*' "$TMP/k0.err" | head -1)
+id=$(grep -o 'n-[0-9T]*-[0-9a-f]*' "$TMP/k0.err" | head -1 || true)
 [ -n "$id" ] || fail "no notice id from the first send"
 for ((k = 1; k < KILLS; k++)); do
 	run_and_kill "${SLEEPS[$k]}" "$BANDITORE_BIN" --data "$D" resume "$id" "${FLAGS[@]}" \

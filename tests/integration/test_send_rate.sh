@@ -4,22 +4,43 @@
 # loop), about 30 s each, the messages wa-mock accepts in every 10-second
 # window (sliding by 100 ms, windows inside the run) are within 2% of
 # rate x 10 s, and wa-mock limited to that same rate answers no 130429.
-# SENDER_RATE_SECONDS overrides the 30 s.
+# SENDER_RATE_SECONDS overrides the 30 s. The window (1,024) only buffers
+# intents waiting for their fdatasync: a slow disk (other tests syncing at
+# the same time) must delay requests, not lose their share of the rate.
+# The burst (0.1 s worth; a 10 s window may hold rate x 10 s + burst, so
+# 0.2 s is the most the 2% bound allows) lets the sender catch up after a
+# stall of up to 0.1 s (a descheduled process) instead of losing that share.
+# On a machine loaded beyond its cores (1-minute load average > nproc),
+# a failed measurement is repeated once and the second one decides; the
+# test fails otherwise (the first failure is printed either way).
 source "$(dirname "$0")/sender/lib.sh"
 
 SECS=${SENDER_RATE_SECONDS:-30}
-one() { # RATE LOOP
-	local rate=$1 loop=$2 n=$(($1 * SECS))
-	local d=$TMP/data$rate
+one() { # RATE LOOP: measure, and once more if the machine is overloaded
+	if measure "$@"; then
+		return 0
+	fi
+	local load
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	if awk -v l="$load" -v n="$(nproc)" 'BEGIN { exit !(l > n) }'; then
+		note "rate $1/s missed 2% at load $load on $(nproc) cores: measuring once more"
+		measure "$@" && return 0
+	fi
+	fail "rate $1/s"
+}
+
+measure() { # RATE LOOP
+	local rate=$1 loop=$2 n=$(($1 * SECS)) r=$1.$RANDOM
+	local d=$TMP/data$r
 	people "$d" "$n" "$rate"
-	start_mock m$rate --rate "$rate" --record "$TMP/rec$rate.jsonl"
+	start_mock m$rate --rate "$rate" --record "$TMP/rec$r.jsonl"
 	bnd --data "$d" send --api-base "$MOCK_URL" --category info --text "Rate $rate" \
-		--rate "$rate" --window 64 --loop "$loop" --json >"$TMP/rep$rate.json" 2>"$TMP/send$rate.err" ||
+		--rate "$rate" --burst $((rate / 10)) --window 1024 --connections 64 --loop "$loop" --json >"$TMP/rep$r.json" 2>"$TMP/send$r.err" ||
 		fail "send at $rate/s exit $?"
-	mock_stats >"$TMP/stats$rate.json"
+	mock_stats >"$TMP/stats$r.json"
 	stop_mock
-	check_record "$TMP/rec$rate.jsonl" "$TMP/rep$rate.json" >&2
-	python3 - "$TMP/rec$rate.jsonl" "$TMP/stats$rate.json" "$rate" <<'PY' || fail "rate $rate/s"
+	check_record "$TMP/rec$r.jsonl" "$TMP/rep$r.json" >&2
+	python3 - "$TMP/rec$r.jsonl" "$TMP/stats$r.json" "$rate" <<'PY' || return 1
 import json, sys
 t = sorted(json.loads(l)["t_ms"] for l in open(sys.argv[1]))
 s = json.load(open(sys.argv[2]))

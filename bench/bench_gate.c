@@ -101,7 +101,9 @@ struct params {
 
 /* ------------------------------------------------------------------ store */
 
-/* A message id shaped like a wamid (40 bytes), distinct per i. */
+/* A message id shaped like a wamid, SRC_LEN bytes, distinct per i, into
+ * buf (64 bytes; NUL-terminated). Returns its length. */
+#define SRC_LEN 40
 static size_t make_src(uint8_t *buf, uint64_t seed, uint64_t i)
 {
 	int k = snprintf((char *)buf, 64, "wamid.HBgM%014" PRIx64 "%016" PRIx64, (uint64_t)(seed & 0xffffffffffffull), i);
@@ -152,10 +154,14 @@ static size_t wl_store_append(const struct params *p)
 	 * (6 MiB) is allocated with the first source id, once per store */
 	if (bh_gen_it_mobiles(p->seed, p->n + 1, &num, 0, NULL))
 		die("generating numbers", BND_E_NOMEM);
-	uint8_t *src = xmalloc(p->n * 40);
-	size_t *sl = xmalloc(p->n * sizeof *sl);
-	for (size_t i = 0; i < p->n; i++)
-		sl[i] = make_src(src + i * 40, p->seed, i + 1);   /* 40 bytes each */
+	/* the source ids, 40 bytes each, back to back (no NULs) */
+	uint8_t *src = xmalloc(p->n * SRC_LEN);
+	for (size_t i = 0; i < p->n; i++) {
+		uint8_t one[64];
+		if (make_src(one, p->seed, i + 1) != SRC_LEN)
+			die("make_src", BND_E_RANGE);
+		memcpy(src + i * SRC_LEN, one, SRC_LEN);
+	}
 	struct store *s = store_fresh(p, p->n + 1);
 	uint8_t first[64];
 	size_t fl = make_src(first, p->seed, 0);
@@ -165,7 +171,8 @@ static size_t wl_store_append(const struct params *p)
 	int bad = 0;
 	REGION_BEGIN();
 	for (size_t i = 0; i < p->n; i++)
-		bad |= store_append(s, num[i], SUB_CONFIRMED, T0_MS + i, src + i * 40, sl[i], NULL);
+		bad |= store_append(s, num[i], SUB_CONFIRMED, T0_MS + i, src + i * SRC_LEN, SRC_LEN,
+		                    NULL);
 	REGION_END();
 	bh_check(bad == 0, "store_append failures", bad, 0);
 	struct store_counts c;
@@ -176,7 +183,6 @@ static size_t wl_store_append(const struct params *p)
 		die("store_close", rc);
 	free(num);
 	free(src);
-	free(sl);
 	return p->n;
 }
 

@@ -176,7 +176,7 @@ run_micro() {
 	local d="$WORK/$1.$3"
 	mkdir -p "$d"
 	local out
-	if ! out=$("${ENV0[@]}" "${VG[@]}" --instr-atstart=no --collect-atstart=no \
+	if ! out=$(timeout -s KILL 600 "${ENV0[@]}" "${VG[@]}" --instr-atstart=no --collect-atstart=no \
 		--callgrind-out-file="$d/cg.out" "$GATE_BIN" "$1" --n "$2" --dir "$d/store" \
 		2>"$d/err"); then
 		echo "gate.sh: workload $1 failed:" >&2

@@ -265,10 +265,7 @@ out:
 	bnd_free(src);
 	if (!rc && !fits) {
 		/* Undo a partial source-window load. */
-		bnd_free(s->src_ring);
-		bnd_free(s->src_set);
-		s->src_ring = s->src_set = NULL;
-		s->src_total = 0;
+		store__src_reset(s);
 		res->rejected = 1;
 	}
 	return rc;

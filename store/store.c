@@ -141,26 +141,55 @@ static uint64_t src_home(uint64_t h)
 	return h & (SRC_SET_CAP - 1);
 }
 
-static void src_set_insert(uint64_t *set, uint64_t h)
+/*
+ * The source-id window: a ring of the last STORE_SRC_WINDOW hashes in
+ * arrival order, and a set of the DISTINCT hashes in it with the number of
+ * ring entries holding each. "Seen" means "in the set". A push evicts the
+ * oldest ring entry (decrementing its count, deleting the hash when that
+ * was its last copy) and adds the new one (incrementing, or inserting with
+ * count 1). The set never holds more than WINDOW hashes at load <= 0.5, so
+ * every operation is a short probe whatever the ids: a source id repeated
+ * a million times (the CLI's "import") is one entry with a big count, not
+ * a million-entry cluster.
+ */
+
+/* The slot of h, or the empty slot that ends its probe chain. */
+static uint64_t src_slot(struct store *s, uint64_t h)
 {
+	const uint64_t *set = s->src_set;
 	uint64_t j = src_home(h);
-	while (set[j])
+	s->stats.src_probes++;
+	while (set[j] && set[j] != h) {
 		j = (j + 1) & (SRC_SET_CAP - 1);
-	set[j] = h;
+		s->stats.src_probes++;
+	}
+	return j;
 }
 
-/* Remove one occurrence of h (backward-shift deletion keeps probe chains
- * unbroken without tombstones). */
-static void src_set_remove(uint64_t *set, uint64_t h)
+static void src_set_add(struct store *s, uint64_t h)
 {
-	uint64_t mask = SRC_SET_CAP - 1, i = src_home(h);
-	while (set[i] && set[i] != h)
-		i = (i + 1) & mask;
-	if (!set[i])
+	uint64_t j = src_slot(s, h);
+	if (s->src_set[j]) {
+		s->src_cnt[j]++;
+		return;
+	}
+	s->src_set[j] = h;
+	s->src_cnt[j] = 1;
+}
+
+/* Drop one copy of h; the last copy leaves the set (backward-shift
+ * deletion keeps probe chains unbroken without tombstones). */
+static void src_set_drop(struct store *s, uint64_t h)
+{
+	uint64_t *set = s->src_set;
+	uint32_t *cnt = s->src_cnt;
+	uint64_t mask = SRC_SET_CAP - 1, i = src_slot(s, h);
+	if (!set[i] || --cnt[i])
 		return;
 	uint64_t j = i;
 	for (;;) {
 		j = (j + 1) & mask;
+		s->stats.src_probes++;
 		if (!set[j])
 			break;
 		uint64_t k = src_home(set[j]);
@@ -168,10 +197,22 @@ static void src_set_remove(uint64_t *set, uint64_t h)
 		int in_range = i <= j ? (k > i && k <= j) : (k > i || k <= j);
 		if (!in_range) {
 			set[i] = set[j];
+			cnt[i] = cnt[j];
 			i = j;
 		}
 	}
 	set[i] = 0;
+	cnt[i] = 0;
+}
+
+static void src_free(struct store *s)
+{
+	bnd_free(s->src_ring);
+	bnd_free(s->src_set);
+	bnd_free(s->src_cnt);
+	s->src_ring = s->src_set = NULL;
+	s->src_cnt = NULL;
+	s->src_total = 0;
 }
 
 static int src_alloc(struct store *s)
@@ -180,13 +221,17 @@ static int src_alloc(struct store *s)
 		return 0;
 	s->src_ring = bnd_calloc(STORE_SRC_WINDOW, sizeof(uint64_t));
 	s->src_set = bnd_calloc(SRC_SET_CAP, sizeof(uint64_t));
-	if (!s->src_ring || !s->src_set) {
-		bnd_free(s->src_ring);
-		bnd_free(s->src_set);
-		s->src_ring = s->src_set = NULL;
+	s->src_cnt = bnd_calloc(SRC_SET_CAP, sizeof(uint32_t));
+	if (!s->src_ring || !s->src_set || !s->src_cnt) {
+		src_free(s);
 		return BND_E_NOMEM;
 	}
 	return 0;
+}
+
+void store__src_reset(struct store *s)
+{
+	src_free(s);
 }
 
 int store__src_push(struct store *s, uint64_t h)
@@ -196,9 +241,9 @@ int store__src_push(struct store *s, uint64_t h)
 		return rc;
 	uint64_t slot = s->src_total % STORE_SRC_WINDOW;
 	if (s->src_total >= STORE_SRC_WINDOW)
-		src_set_remove(s->src_set, s->src_ring[slot]);
+		src_set_drop(s, s->src_ring[slot]);
 	s->src_ring[slot] = h;
-	src_set_insert(s->src_set, h);
+	src_set_add(s, h);
 	s->src_total++;
 	return 0;
 }
@@ -592,18 +637,8 @@ int store_src_seen(struct store *s, const uint8_t *src, size_t src_len)
 	if (!s || !src_len || !src || src_len > STORE_SRC_MAX)
 		return 0;
 	uint64_t h = store__src_hash(src, src_len);
-	int seen = 0;
 	pthread_mutex_lock(&s->mu);
-	if (s->src_set) {
-		uint64_t j = src_home(h);
-		while (s->src_set[j]) {
-			if (s->src_set[j] == h) {
-				seen = 1;
-				break;
-			}
-			j = (j + 1) & (SRC_SET_CAP - 1);
-		}
-	}
+	int seen = s->src_set && s->src_set[src_slot(s, h)] == h;
 	pthread_mutex_unlock(&s->mu);
 	return seen;
 }
@@ -730,7 +765,8 @@ void store_get_stats(struct store *s, struct store_stats *st)
 	st->segments = s->nsegs;
 	st->index_entries = s->idx.n;
 	st->index_bytes = subidx_bytes(&s->idx) + s->blk_cap * sizeof(uint64_t);
-	st->src_bytes = s->src_ring ? (STORE_SRC_WINDOW + SRC_SET_CAP) * sizeof(uint64_t) : 0;
+	st->src_bytes = s->src_ring ? (STORE_SRC_WINDOW + SRC_SET_CAP) * sizeof(uint64_t) +
+	                              SRC_SET_CAP * sizeof(uint32_t) : 0;
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -753,8 +789,7 @@ static void free_store(struct store *s)
 	bnd_free(s->buf);
 	subidx_free(&s->idx);
 	bnd_free(s->blk);
-	bnd_free(s->src_ring);
-	bnd_free(s->src_set);
+	src_free(s);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	if (s->lockfd >= 0)

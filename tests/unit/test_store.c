@@ -184,6 +184,99 @@ Test(store, src_window_forgets_after_window_records)
 	tu_rmtree(dir);
 }
 
+/* Probes of the source-id window's set so far, per source-id push. */
+static double src_probes_per_push(struct store *s, uint64_t pushes)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	return (double)st.src_probes / (double)(pushes ? pushes : 1);
+}
+
+/*
+ * Regression: the CLI records every imported number with the source id
+ * "import". The window's set held one entry per record, so a repeated id
+ * made one cluster that every push and eviction walked: an import of 100k
+ * lines took seconds and 1M did not finish, and every open paid the same
+ * again rebuilding the window. The cost per push must stay constant.
+ */
+Test(store, src_window_stays_linear_with_one_repeated_source, .timeout = 120)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	static const uint8_t imp[] = "import";
+	const uint64_t n = 300000;
+	for (uint64_t i = 0; i < n; i++) {
+		cr_assert_eq(store_append(s, tu_num(i), SUB_CONFIRMED, i, imp, sizeof imp - 1, NULL), 0);
+		if ((i + 1) % 1000 == 0)
+			cr_assert_leq(src_probes_per_push(s, i + 1), 8.0, "after %llu appends: %.1f probes "
+			              "per push", (unsigned long long)(i + 1), src_probes_per_push(s, i + 1));
+	}
+	cr_assert_eq(store_src_seen(s, imp, sizeof imp - 1), 1);
+	cr_assert_eq(store_src_seen(s, (const uint8_t *)"importx", 7), 0);
+	store_close(&s);
+
+	/* Reopening rebuilds the window: from the hint (its last WINDOW hashes)
+	 * and by full replay (every record): linear both ways. */
+	for (int pass = 0; pass < 2; pass++) {
+		struct store_open_info info;
+		s = tu_open(dir, pass ? STORE_NO_HINT : 0, &info);
+		cr_assert_eq(info.used_hint, !pass);
+		uint64_t pushed = pass ? n : STORE_SRC_WINDOW;
+		cr_assert_leq(src_probes_per_push(s, pushed), 8.0, "pass %d: %.1f probes per push", pass,
+		              src_probes_per_push(s, pushed));
+		cr_assert_eq(store_src_seen(s, imp, sizeof imp - 1), 1, "pass %d", pass);
+		store_close(&s);
+	}
+	tu_rmtree(dir);
+}
+
+/*
+ * An id that repeats stays "seen" until its LAST occurrence leaves the
+ * window: evicting an older copy must not forget a newer one.
+ */
+Test(store, src_window_keeps_an_id_until_its_last_copy_leaves, .timeout = 120)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	static const uint8_t x[] = "wamid.repeated";
+	char f[32];
+	uint64_t pos = 0;
+#define PUSH(p, l) do { cr_assert_eq(store_append(s, tu_num(pos % 7000), SUB_CONFIRMED, pos, \
+	                                              (const uint8_t *)(p), (l), NULL), 0); \
+	pos++; } while (0)
+#define FILLER() do { int l_ = snprintf(f, sizeof f, "f%llu", (unsigned long long)pos); \
+	PUSH(f, (size_t)l_); } while (0)
+	PUSH(x, sizeof x - 1);                        /* position 0 */
+	PUSH(x, sizeof x - 1);                        /* position 1: a second copy */
+	for (uint64_t i = 2; i < STORE_SRC_WINDOW; i++)
+		FILLER();
+	PUSH(x, sizeof x - 1);                        /* evicts copy 0 */
+	cr_assert_eq(store_src_seen(s, x, sizeof x - 1), 1, "two newer copies remain");
+	FILLER();                                     /* evicts copy 1 */
+	cr_assert_eq(store_src_seen(s, x, sizeof x - 1), 1, "the newest copy remains");
+	/* Across a reopen (hint, then replay) the window is the same. */
+	for (int pass = 0; pass < 2; pass++) {
+		store_close(&s);
+		s = tu_open(dir, pass ? STORE_NO_HINT : 0, NULL);
+		cr_assert_eq(store_src_seen(s, x, sizeof x - 1), 1, "pass %d", pass);
+	}
+	for (uint64_t i = 0; i < STORE_SRC_WINDOW - 2; i++)
+		FILLER();
+	cr_assert_eq(store_src_seen(s, x, sizeof x - 1), 1, "the last copy is the oldest now");
+	FILLER();
+	cr_assert_eq(store_src_seen(s, x, sizeof x - 1), 0, "every copy has left the window");
+	snprintf(f, sizeof f, "f%llu", (unsigned long long)(pos - STORE_SRC_WINDOW));
+	cr_assert_eq(store_src_seen(s, (const uint8_t *)f, strlen(f)), 1, "oldest filler kept");
+	snprintf(f, sizeof f, "f%llu", (unsigned long long)(pos - STORE_SRC_WINDOW - 1));
+	cr_assert_eq(store_src_seen(s, (const uint8_t *)f, strlen(f)), 0, "older filler gone");
+#undef FILLER
+#undef PUSH
+	store_close(&s);
+	tu_rmtree(dir);
+}
+
 Test(store, snapshot_lists_confirmed_numbers_in_ascending_order)
 {
 	char dir[256];

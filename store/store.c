@@ -107,9 +107,11 @@ int store__write_manifest(struct store *s, const struct sublog_manifest *m)
 	return rc;
 }
 
-/* Create segment seq with its header, fdatasync'd. The directory entry is
- * made durable by the manifest switch that follows (it fsyncs the dir). */
-int store__create_segment(struct store *s, uint64_t seq, int *fd_out)
+/* Create segment seq with its header, fdatasync'd when sync is set (a
+ * caller that fdatasyncs the file later anyway, before any MANIFEST names
+ * it, passes 0). The directory entry is made durable by the manifest switch
+ * that follows (it fsyncs the dir). */
+int store__create_segment(struct store *s, uint64_t seq, int sync, int *fd_out)
 {
 	char name[FMT_SEG_NAME_LEN + 1];
 	uint8_t h[FMT_SEG_HDR_LEN];
@@ -119,7 +121,7 @@ int store__create_segment(struct store *s, uint64_t seq, int *fd_out)
 	if (fd < 0)
 		return fd;
 	int rc = fsio_pwrite_all(fd, h, sizeof h, 0);
-	if (!rc)
+	if (!rc && sync)
 		rc = fsio_fdatasync(fd);
 	if (rc) {
 		close(fd);
@@ -412,7 +414,7 @@ static int roll(struct store *s)
 	struct sublog_manifest m = s->man;
 	m.last++;
 	int fd;
-	rc = store__create_segment(s, m.last, &fd);
+	rc = store__create_segment(s, m.last, 1, &fd);
 	if (rc)
 		return rc;
 	rc = store__write_manifest(s, &m);
@@ -578,11 +580,13 @@ int store_get(struct store *s, uint64_t number, enum sub_state *st, uint64_t *t_
 	if (!s || !sublog_num_ok(number))
 		return BND_E_INVAL;
 	pthread_mutex_lock(&s->mu);
-	const uint64_t *slot = subidx_find(&s->idx, number);
+	uint64_t j = subidx_find(&s->idx, number);
+	uint64_t w0 = j != SUBIDX_NONE ? s->idx.hot[j] : 0;
 	if (st)
-		*st = slot ? (enum sub_state)subidx_state(slot) : SUB_NONE;
+		*st = (enum sub_state)subidx_w0_state(w0);
+	/* The time's low bits are in the cold word: read only on request. */
 	if (t_ms)
-		*t_ms = slot ? subidx_tms(slot) : 0;
+		*t_ms = w0 ? subidx_w_tms(w0, s->idx.cold[j]) : 0;
 	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
@@ -600,9 +604,10 @@ int store_get_many(struct store *s, const uint64_t *numbers, size_t n, enum sub_
 		for (size_t j = 0; j < m; j++)
 			subidx_prefetch(&s->idx, numbers[i + j]);
 		for (size_t j = 0; j < m; j++) {
-			const uint64_t *slot = sublog_num_ok(numbers[i + j]) ?
-				subidx_find(&s->idx, numbers[i + j]) : NULL;
-			st[i + j] = slot ? (enum sub_state)subidx_state(slot) : SUB_NONE;
+			uint64_t k = sublog_num_ok(numbers[i + j]) ?
+				subidx_find(&s->idx, numbers[i + j]) : SUBIDX_NONE;
+			st[i + j] = k != SUBIDX_NONE ? (enum sub_state)subidx_w0_state(s->idx.hot[k])
+			                             : SUB_NONE;
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -624,8 +629,9 @@ int store_get_record(struct store *s, uint64_t number, struct store_record *rec)
 	if (!s || !rec || !sublog_num_ok(number))
 		return BND_E_INVAL;
 	pthread_mutex_lock(&s->mu);
-	const uint64_t *slot = subidx_find(&s->idx, number);
-	int rc = slot ? store__read_record(s, subidx_ord(slot), rec) : BND_E_NOTFOUND;
+	uint64_t j = subidx_find(&s->idx, number);
+	int rc = j != SUBIDX_NONE ? store__read_record(s, subidx_w1_ord(s->idx.cold[j]), rec)
+	                          : BND_E_NOTFOUND;
 	if (!rc && rec->number != number)
 		rc = BND_E_STORE_CORRUPT;
 	pthread_mutex_unlock(&s->mu);
@@ -661,10 +667,10 @@ int store_foreach(struct store *s, store_visit_fn fn, void *ud)
 	int rc = 0;
 	pthread_mutex_lock(&s->mu);
 	for (uint64_t i = 0; i < s->idx.cap && !rc; i++) {
-		const uint64_t *slot = s->idx.slots + 2 * i;
-		if (slot[0])
-			rc = fn(subidx_number(slot), (enum sub_state)subidx_state(slot),
-			        subidx_tms(slot), ud);
+		uint64_t w0 = s->idx.hot[i];
+		if (w0)
+			rc = fn(subidx_w0_number(w0), (enum sub_state)subidx_w0_state(w0),
+			        subidx_w_tms(w0, s->idx.cold[i]), ud);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;
@@ -735,12 +741,12 @@ int store_confirmed_snapshot(struct store *s, uint64_t **out, size_t *n)
 	subidx_advise(t, bytes);
 	size_t k = 0;
 	uint64_t lo = UINT64_MAX, hi = 0;
-	const uint64_t *sl = s->idx.slots;
+	const uint64_t *hot = s->idx.hot;
 	const uint64_t want = (uint64_t)SUB_CONFIRMED << FMT_STATE_SHIFT;
 	const uint64_t smask = ((1ull << FMT_STATE_BITS) - 1) << FMT_STATE_SHIFT;
-	for (uint64_t i = 0; i < s->idx.cap; i++, sl += 2) {
-		if ((sl[0] & smask) == want && k < cnt) {
-			uint64_t v = sl[0] & SUBIDX_NUM_MASK;
+	for (uint64_t i = 0; i < s->idx.cap; i++) {
+		if ((hot[i] & smask) == want && k < cnt) {
+			uint64_t v = hot[i] & SUBIDX_NUM_MASK;
 			a[k++] = v;
 			lo = v < lo ? v : lo;
 			hi = v > hi ? v : hi;
@@ -874,7 +880,7 @@ static int create_new(struct store *s, struct store_open_info *info)
 	s->man.gen = 1;
 	s->man.first = s->man.last = 1;
 	int fd;
-	rc = store__create_segment(s, 1, &fd);
+	rc = store__create_segment(s, 1, 1, &fd);
 	if (rc)
 		return rc;
 	close(fd);

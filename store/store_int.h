@@ -77,7 +77,7 @@ struct store {
 int store__apply(struct store *s, const struct sublog_rec *r, size_t seg_idx, uint64_t off);
 int store__write_manifest(struct store *s, const struct sublog_manifest *m);
 int store__fsync_dir(struct store *s);
-int store__create_segment(struct store *s, uint64_t seq, int *fd_out);
+int store__create_segment(struct store *s, uint64_t seq, int sync, int *fd_out);
 int store__src_push(struct store *s, uint64_t h);
 void store__src_reset(struct store *s);   /* free the window: empty again */
 uint64_t store__src_hash(const uint8_t *src, size_t len);

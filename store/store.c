@@ -294,6 +294,8 @@ int store__apply(struct store *s, const struct sublog_rec *r, size_t seg_idx, ui
 	s->counts[old]--;   /* counts[0] is a scratch slot, reset below */
 	s->counts[r->state]++;
 	s->counts[SUB_NONE] = 0;
+	if (old != r->state && (old == SUB_CONFIRMED || r->state == SUB_CONFIRMED))
+		cview_note(&s->view, r->number, r->state == SUB_CONFIRMED);
 	if (need_blk)
 		s->blk[s->nblk++] = (uint64_t)seg_idx << FMT_POS_OFF_BITS | off;
 	if (r->src_len)
@@ -676,48 +678,23 @@ int store_foreach(struct store *s, store_visit_fn fn, void *ud)
 	return rc;
 }
 
-/*
- * LSD radix sort of n keys in a (tmp is scratch of the same size) on
- * RADIX_BITS-bit digits of (key - lo): only as many passes as hi - lo
- * needs, so a city's numbers (one country code, ~2^30 apart) sort in 4
- * passes, and all digit histograms are counted in one read of the keys.
- * 8-bit digits keep the 256 scatter streams inside L1/TLB reach; 11-bit
- * digits (one pass fewer) measured slower. Returns the array holding the
- * result (a or tmp).
- */
-#define RADIX_BITS 8
-#define RADIX_MAX_PASSES ((FMT_NUM_BITS + RADIX_BITS - 1) / RADIX_BITS)
-
-static uint64_t *radix_sort(uint64_t *a, uint64_t *tmp, size_t n, uint64_t lo, uint64_t hi)
+/* Build the confirmed view from the index (mu held). */
+static int view_build(struct store *s)
 {
-	enum { B = 1 << RADIX_BITS };
-	if (n < 2)
-		return a;
-	unsigned passes = 0;
-	for (uint64_t r = hi - lo; r; r >>= RADIX_BITS)
-		passes++;
-	size_t c[RADIX_MAX_PASSES][B];   /* 2 KiB per pass, on the stack */
-	memset(c, 0, sizeof c);
-	for (size_t i = 0; i < n; i++) {
-		uint64_t k = a[i] - lo;
-		for (unsigned p = 0; p < passes; p++)
-			c[p][(k >> (p * RADIX_BITS)) & (B - 1)]++;
+	size_t cnt = (size_t)s->counts[SUB_CONFIRMED];
+	uint64_t *a = bnd_malloc((cnt ? cnt : 1) * sizeof *a);
+	if (!a)
+		return BND_E_NOMEM;
+	subidx_advise(a, cnt * sizeof *a);
+	size_t k = 0;
+	const uint64_t *hot = s->idx.hot;
+	const uint64_t want = (uint64_t)SUB_CONFIRMED << FMT_STATE_SHIFT;
+	const uint64_t smask = ((1ull << FMT_STATE_BITS) - 1) << FMT_STATE_SHIFT;
+	for (uint64_t i = 0; i < s->idx.cap; i++) {
+		if ((hot[i] & smask) == want && k < cnt)
+			a[k++] = hot[i] & SUBIDX_NUM_MASK;
 	}
-	for (unsigned p = 0; p < passes; p++) {
-		size_t sum = 0;
-		for (size_t d = 0; d < B; d++) {
-			size_t x = c[p][d];
-			c[p][d] = sum;
-			sum += x;
-		}
-		unsigned shift = p * RADIX_BITS;
-		for (size_t i = 0; i < n; i++)
-			tmp[c[p][((a[i] - lo) >> shift) & (B - 1)]++] = a[i];
-		uint64_t *t = a;
-		a = tmp;
-		tmp = t;
-	}
-	return a;
+	return cview_build(&s->view, a, k, cnt ? cnt : 1);
 }
 
 int store_confirmed_snapshot(struct store *s, uint64_t **out, size_t *n)
@@ -727,37 +704,11 @@ int store_confirmed_snapshot(struct store *s, uint64_t **out, size_t *n)
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&s->mu);
-	size_t cnt = (size_t)s->counts[SUB_CONFIRMED];
-	size_t bytes = (cnt ? cnt : 1) * sizeof(uint64_t);
-	uint64_t *a = bnd_malloc(bytes);
-	uint64_t *t = bnd_malloc(bytes);
-	if (!a || !t) {
-		pthread_mutex_unlock(&s->mu);
-		bnd_free(a);
-		bnd_free(t);
-		return BND_E_NOMEM;
-	}
-	subidx_advise(a, bytes);
-	subidx_advise(t, bytes);
-	size_t k = 0;
-	uint64_t lo = UINT64_MAX, hi = 0;
-	const uint64_t *hot = s->idx.hot;
-	const uint64_t want = (uint64_t)SUB_CONFIRMED << FMT_STATE_SHIFT;
-	const uint64_t smask = ((1ull << FMT_STATE_BITS) - 1) << FMT_STATE_SHIFT;
-	for (uint64_t i = 0; i < s->idx.cap; i++) {
-		if ((hot[i] & smask) == want && k < cnt) {
-			uint64_t v = hot[i] & SUBIDX_NUM_MASK;
-			a[k++] = v;
-			lo = v < lo ? v : lo;
-			hi = v > hi ? v : hi;
-		}
-	}
+	int rc = s->view.valid ? 0 : view_build(s);
+	if (!rc)
+		rc = cview_snapshot(&s->view, out, n);
 	pthread_mutex_unlock(&s->mu);
-	uint64_t *r = radix_sort(a, t, k, lo, hi);
-	bnd_free(r == a ? t : a);
-	*out = r;
-	*n = k;
-	return 0;
+	return rc;
 }
 
 void store_get_stats(struct store *s, struct store_stats *st)
@@ -771,6 +722,7 @@ void store_get_stats(struct store *s, struct store_stats *st)
 	st->segments = s->nsegs;
 	st->index_entries = s->idx.n;
 	st->index_bytes = subidx_bytes(&s->idx) + s->blk_cap * sizeof(uint64_t);
+	st->view_bytes = cview_bytes(&s->view);
 	st->src_bytes = s->src_ring ? (STORE_SRC_WINDOW + SRC_SET_CAP) * sizeof(uint64_t) +
 	                              SRC_SET_CAP * sizeof(uint32_t) : 0;
 	pthread_mutex_unlock(&s->mu);
@@ -794,6 +746,7 @@ static void free_store(struct store *s)
 	bnd_free(s->segs);
 	bnd_free(s->buf);
 	subidx_free(&s->idx);
+	cview_drop(&s->view);
 	bnd_free(s->blk);
 	src_free(s);
 	if (s->dirfd >= 0)
@@ -1114,6 +1067,10 @@ int store_open(struct store **out, const char *dir, const struct store_opts *opt
 	if (rc)
 		goto fail;
 	if (writer) {
+		/* The writer keeps the confirmed view from the start, so that the
+		 * first fan-out snapshot is a copy too. Optional: without memory
+		 * for it, the first snapshot builds it. */
+		(void)view_build(s);
 		s->file_off = s->segs[s->nsegs - 1].end;
 		if ((rc = remove_leftovers(s)))
 			goto fail;

@@ -188,6 +188,10 @@ void store_count(struct store *s, struct store_counts *c);
  * of every confirmed subscriber in ascending numeric order, so that a
  * notice's progress is one ordinal cursor into it. *out is allocated with
  * bnd_malloc and owned by the caller (bnd_free); *n is its length.
+ * The store keeps this list sorted as states change (8 bytes per confirmed
+ * number, store_stats.view_bytes; a writer builds it at open, a reader at
+ * its first snapshot), so a snapshot merges the changes since the last one
+ * and copies the list, under the store's lock.
  * Returns 0, BND_E_NOMEM.
  */
 int store_confirmed_snapshot(struct store *s, uint64_t **out, size_t *n);
@@ -259,6 +263,9 @@ struct store_stats {
 	uint64_t index_bytes;    /* heap bytes of the index: slots + block map */
 	uint64_t src_bytes;      /* heap bytes of the source-id window (fixed
 	                            size, allocated on the first source id) */
+	uint64_t view_bytes;     /* heap bytes of the sorted confirmed view
+	                            (8 per confirmed number, plus pending
+	                            changes; see store_confirmed_snapshot) */
 	uint64_t src_probes;     /* slots of the source-id window's hash set
 	                            visited (pushes, evictions, store_src_seen):
 	                            a small multiple of the operations */

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "cview.h"
 #include "store.h"
 #include "sublog.h"
 #include "subidx.h"
@@ -50,6 +51,7 @@ struct store {
 	uint64_t nrec;               /* records in the live log = next ordinal */
 	uint64_t *blk;               /* position of record i*FMT_BLK_RECS */
 	size_t nblk, blk_cap;
+	struct cview view;           /* the confirmed numbers, sorted (a cache) */
 	uint64_t last_sum;           /* checksum and length of the last record */
 	uint32_t last_len;           /* of the last segment (0: none yet) */
 

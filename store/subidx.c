@@ -141,9 +141,12 @@ int subidx_reserve(struct subidx *x, uint64_t n)
 
 uint64_t subidx_find(const struct subidx *x, uint64_t number)
 {
-	if (!x->cap)
-		return SUBIDX_NONE;
-	uint64_t j = subidx_home(number, x->cap);
+	return x->cap ? subidx_find_from(x, number, subidx_home(number, x->cap)) : SUBIDX_NONE;
+}
+
+uint64_t subidx_find_from(const struct subidx *x, uint64_t number, uint64_t home)
+{
+	uint64_t j = home;
 	for (;;) {
 		uint64_t w = x->hot[j];
 		if (!w)

@@ -95,6 +95,11 @@ uint64_t subidx_cap_for(uint64_t expect);
  * next subidx_put. */
 uint64_t subidx_find(const struct subidx *x, uint64_t number);
 
+/* subidx_find_from - the same when the caller has computed number's home
+ * slot (subidx_home(number, x->cap)), e.g. to prefetch the cold word of
+ * the home slot while the hot one is probed. */
+uint64_t subidx_find_from(const struct subidx *x, uint64_t number, uint64_t home);
+
 /*
  * subidx_put - set number's entry (insert or overwrite); *old_state (may be
  * NULL) gets the previous state, 0 when new. May grow the table.

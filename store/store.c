@@ -589,6 +589,9 @@ int store_get(struct store *s, uint64_t number, enum sub_state *st, uint64_t *t_
 		__builtin_prefetch(s->idx.cold + home);
 	uint64_t j = subidx_find_from(&s->idx, number, home);
 	uint64_t w0 = j != SUBIDX_NONE ? s->idx.hot[j] : 0;
+	/* An absent number is usually inserted next (an import asks, then
+	 * appends): start loading the cold word the insert will write, or the
+	 * append's mutex release waits for that miss. */
 	if (!w0)
 		__builtin_prefetch(s->idx.cold + home, 0, 3);
 	if (st)

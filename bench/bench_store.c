@@ -26,13 +26,26 @@
  *                  slots + block map) / N; open_rss_bytes_per_sub the RSS
  *                  growth of that open / N (index, source-id window, all)
  *   open_replay    store: open with STORE_NO_HINT (replays every record)
+ *   mem_chase, mem_indep   random 8-byte loads from an array as big as the
+ *                  index's hot array, dependent (latency) and independent
+ *                  (throughput): the memory a lookup runs into, measured
+ *                  in the same process at the start of the run
  *   lookup         N point lookups in random order, half hits, half misses
- *                  (store_get; SQLite: prepared SELECT state WHERE number=?)
+ *                  (store_get of the state; SQLite: prepared SELECT state
+ *                  WHERE number=?); lookup_tms: the same asking for the
+ *                  time too (store only: the time's low bits live in the
+ *                  index's cold array, a second memory access)
  *   unsubscribe    N/10 numbers to unsubscribed, a sync (SQLite: a commit)
  *                  every 10,000 (SQLite: UPDATE ... SET state=3)
  *   scan           ordered scan of the confirmed: store_confirmed_snapshot +
  *                  iterate; SQLite: SELECT number FROM subs WHERE state=2
- *                  ORDER BY number
+ *                  ORDER BY number. The writer keeps the confirmed numbers
+ *                  sorted (built at open, maintained by appends), so this
+ *                  snapshot merges the 100,000 unsubscribes into the list;
+ *                  scan_cold: the first snapshot of a read-only handle
+ *                  opened after the compaction (same 900,000 confirmed),
+ *                  which builds the list from the index (collect + radix
+ *                  sort): the cost without the maintained list
  *   compact        store_compact (erases the unsubscribed); SQLite: DELETE
  *                  the unsubscribed + VACUUM + wal_checkpoint(TRUNCATE),
  *                  the equivalent physical erasure
@@ -136,6 +149,48 @@ static uint64_t *lookup_list(const uint64_t *nums, const uint64_t *miss, size_t 
 	return v;
 }
 
+/*
+ * The memory this machine gives a lookup, measured beside it: an array of
+ * words as big as the index's hot array, read at random. chase: each load's
+ * address depends on the previous load (latency bound: one miss at a time);
+ * indep: the addresses are known in advance (as many misses in flight as
+ * the core allows). A lookup is a hash, one such miss and a compare, so its
+ * rate sits between the two. Returns loads per second in *chase, *indep.
+ */
+static void mem_ceiling(size_t words, uint64_t seed, double *chase, double *indep)
+{
+	uint64_t *a = malloc(words * sizeof *a);
+	if (!a)
+		die("malloc", BND_E_NOMEM);
+	/* Sattolo: a random permutation with a single cycle, as successors */
+	struct bh_rng r;
+	bh_rng_seed(&r, seed ^ 0xcea1u);
+	for (size_t i = 0; i < words; i++)
+		a[i] = i;
+	for (size_t i = words - 1; i > 0; i--) {
+		size_t j = (size_t)bh_rng_below(&r, i);
+		uint64_t t = a[i];
+		a[i] = a[j];
+		a[j] = t;
+	}
+	struct bh_timer t;
+	uint64_t j = 0;
+	bh_timer_start(&t);
+	for (size_t i = 0; i < words; i++)
+		j = a[j];
+	bh_timer_stop(&t);
+	*chase = bh_rate(words, t.wall_ns);
+	/* independent: addresses from a multiplicative hash of i */
+	uint64_t sum = 0;
+	bh_timer_start(&t);
+	for (size_t i = 0; i < words; i++)
+		sum += a[(size_t)(((unsigned __int128)(i * 0x9e3779b97f4a7c15ull) * words) >> 64)];
+	bh_timer_stop(&t);
+	*indep = bh_rate(words, t.wall_ns);
+	bh_check(j == 0 && sum != 0, "memory ceiling: one cycle through every word", (long long)j, 0);
+	free(a);
+}
+
 /* ---- the store ------------------------------------------------------------ */
 
 static struct store *open_store(const char *dir, unsigned flags, struct store_open_info *info)
@@ -186,6 +241,12 @@ static json_t *run_store(const struct params *p, const uint64_t *nums, const uin
 	size_t n = p->n, nunsub = n / 10;
 	struct bh_timer t_imp, t_imp10k, t_hint, t_replay, t_look, t_unsub, t_scan, t_compact;
 
+	/* The memory ceiling first, while little else is allocated (so that it
+	 * does not raise the peak RSS figure): an array as big as the hot
+	 * array of an index of n numbers (8 bytes per slot, load ~0.62). */
+	double mem_chase, mem_indep;
+	mem_ceiling(n + n * 5 / 8, p->seed, &mem_chase, &mem_indep);
+
 	import_store(dir, nums, n, 0, &t_imp);
 	import_store(dir2, nums, n, BATCH, &t_imp10k);
 	rm_rf(dir2);
@@ -200,6 +261,8 @@ static json_t *run_store(const struct params *p, const uint64_t *nums, const uin
 	bh_check(info.used_hint == 1, "store open: the hint was used", info.used_hint, 1);
 	struct store_stats stats;
 	store_get_stats(s, &stats);
+	bh_check(stats.view_bytes >= n * 8, "store open: the confirmed view is built",
+	         (long long)stats.view_bytes, (long long)(n * 8));
 	bh_check(stats.index_entries == n, "store open: index entries",
 	         (long long)stats.index_entries, (long long)n);
 	store_close(&s);
@@ -225,6 +288,23 @@ static json_t *run_store(const struct params *p, const uint64_t *nums, const uin
 	bh_check(hits == nlook / 2, "store lookups: hits", (long long)hits, (long long)(nlook / 2));
 	bh_check(confirmed == hits, "store lookups: hits are confirmed", (long long)confirmed,
 	         (long long)hits);
+
+	/* the same lookups asking for the time as well */
+	struct bh_timer t_look_tms;
+	uint64_t tsum = 0;
+	hits = 0;
+	bh_timer_start(&t_look_tms);
+	for (size_t i = 0; i < nlook; i++) {
+		enum sub_state st;
+		uint64_t tm;
+		store_get(s, look[i], &st, &tm);
+		hits += st != SUB_NONE;
+		tsum += tm;
+	}
+	bh_timer_stop(&t_look_tms);
+	bh_check(hits == nlook / 2, "store lookups with time: hits", (long long)hits,
+	         (long long)(nlook / 2));
+	bh_check(tsum != 0, "store lookups with time: times", (long long)tsum, 1);
 
 	/* the same lookups through store_get_many, 1024 at a time */
 	struct bh_timer t_many;
@@ -298,10 +378,30 @@ static json_t *run_store(const struct params *p, const uint64_t *nums, const uin
 	bh_check(ci.records_after == n - nunsub, "store compact: records after",
 	         (long long)ci.records_after, (long long)(n - nunsub));
 	store_close(&s);
+
+	/* the same snapshot on a fresh read-only handle, which builds it from
+	 * the index (after the writer is closed, so that peak RSS does not
+	 * count two indexes at once) */
+	struct store *ro = open_store(dir, STORE_RDONLY, NULL);
+	struct bh_timer t_scan_cold;
+	uint64_t sum2 = 0;
+	bh_timer_start(&t_scan_cold);
+	rc = store_confirmed_snapshot(ro, &snap, &nsnap);
+	if (rc != 0)
+		die("store_confirmed_snapshot (read-only)", rc);
+	for (size_t i = 0; i < nsnap; i++)
+		sum2 += snap[i];
+	bh_timer_stop(&t_scan_cold);
+	bnd_free(snap);
+	store_close(&ro);
+	bh_check(nsnap == n - nunsub, "store cold scan: confirmed count", (long long)nsnap,
+	         (long long)(n - nunsub));
+	bh_check(sum2 == sum, "store cold scan: same numbers", (long long)(sum2 - sum), 0);
 	rm_rf(dir);
 
 	return json_pack(
-		"{s:s,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
+		"{s:s,s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,"
+		"s:f,s:f,s:f}",
 		"engine", "store", "n", (json_int_t)n,
 		"import_per_s", bh_rate(n, t_imp.wall_ns),
 		"import_cpu_us_per_op", (double)t_imp.cpu_ns / 1e3 / (double)n,
@@ -310,12 +410,16 @@ static json_t *run_store(const struct params *p, const uint64_t *nums, const uin
 		"open_replay_ms", ms(t_replay.wall_ns),
 		"index_bytes_per_sub", (double)stats.index_bytes / (double)n,
 		"src_window_bytes", (double)stats.src_bytes,
+		"view_bytes_per_sub", (double)stats.view_bytes / (double)n,
 		"open_rss_bytes_per_sub", (double)(rss1 - rss0) * 1024.0 / (double)n,
 		"lookup_per_s", bh_rate(nlook, t_look.wall_ns),
 		"lookup_many_per_s", bh_rate(nlook, t_many.wall_ns),
+		"lookup_tms_per_s", bh_rate(nlook, t_look_tms.wall_ns),
+		"mem_chase_per_s", mem_chase, "mem_indep_per_s", mem_indep,
 		"unsub_per_s", bh_rate(nunsub, t_unsub.wall_ns),
 		"scan_per_s", bh_rate(nsnap, t_scan.wall_ns),
 		"scan_ms", ms(t_scan.wall_ns),
+		"scan_cold_per_s", bh_rate(nsnap, t_scan_cold.wall_ns),
 		"compact_ms", ms(t_compact.wall_ns),
 		"compact_bytes_before", (double)ci.bytes_before,
 		"compact_bytes_after", (double)ci.bytes_after,
@@ -619,11 +723,16 @@ static const struct series SERIES[] = {
 	{ "index_bytes_per_sub", "bytes/subscriber", 1, 0 },
 	{ "open_rss_bytes_per_sub", "bytes/subscriber", 1, 0 },
 	{ "src_window_bytes", "bytes", 1, 0 },
+	{ "view_bytes_per_sub", "bytes/subscriber", 1, 0 },
 	{ "lookup_per_s", "lookups/s", 1, 1 },
 	{ "lookup_many_per_s", "lookups/s", 1, 0 },
+	{ "lookup_tms_per_s", "lookups/s", 1, 0 },
+	{ "mem_chase_per_s", "dependent random loads/s", 1, 0 },
+	{ "mem_indep_per_s", "independent random loads/s", 1, 0 },
 	{ "unsub_per_s", "unsubscribes/s", 1, 1 },
 	{ "scan_per_s", "numbers/s", 1, 1 },
 	{ "scan_ms", "ms", 1, 1 },
+	{ "scan_cold_per_s", "numbers/s", 1, 0 },
 	{ "compact_ms", "ms", 1, 1 },
 	{ "compact_bytes_before", "bytes", 1, 0 },
 	{ "compact_bytes_after", "bytes", 1, 0 },
@@ -705,6 +814,7 @@ static int drive(const struct params *p, int runs, int warmup)
 		{ "lookup_vs_sqlite", "lookup_per_s", "lookup_per_s", 0 },
 		{ "unsub_vs_sqlite", "unsub_per_s", "unsub_per_s", 0 },
 		{ "scan_vs_sqlite", "scan_per_s", "scan_per_s", 0 },
+		{ "scan_cold_vs_sqlite", "scan_cold_per_s", "scan_per_s", 0 },
 		{ "compact_vs_sqlite", "compact_ms", "compact_ms", 1 },
 	};
 	for (size_t k = 0; k < sizeof RATIOS / sizeof RATIOS[0]; k++) {

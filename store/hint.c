@@ -5,10 +5,12 @@
  *
  * format: see FORMAT.md (constants in format.h).
  *
- * Why a slot dump: the body is the index's slot array exactly as it sits in
- * memory (little-endian words), so loading is one read into a fresh
- * allocation plus one validating pass, with no rehashing: about 16 bytes
- * per slot of sequential I/O. The price is that the hint format includes
+ * Why a slot dump: the body is the index's slots in table order, each as
+ * its two little-endian words (w0, w1), so loading is a sequential read in
+ * 1 MiB chunks that are split into the index's hot and cold arrays (the
+ * index keeps the two words of a slot apart, subidx.h) and validated in
+ * the same pass, with no rehashing: about 16 bytes per slot of sequential
+ * I/O. Writing interleaves the arrays back, chunk by chunk. The price is that the hint format includes
  * the hash function, its seed and the probing scheme; changing any of them
  * bumps FMT_HINT_VERSION, and an old hint is then simply rejected and
  * rebuilt (it is derived data).
@@ -65,6 +67,8 @@ static void put_header(uint8_t *h, const struct store *s, uint64_t nsrc, uint64_
 	le64_put(h + FMT_HINT_OFF_SUM, XXH3_64bits_withSeed(h, FMT_HINT_OFF_SUM, FMT_HINT_SEED));
 }
 
+#define CHUNK_SLOTS 65536u   /* slots per write or read: 1 MiB */
+
 int hint_write(struct store *s)
 {
 	int rc = store__flush(s);
@@ -73,32 +77,46 @@ int hint_write(struct store *s)
 	/* The source window in arrival order: [start, WINDOW) then [0, start). */
 	uint64_t nsrc = s->src_total < STORE_SRC_WINDOW ? s->src_total : STORE_SRC_WINDOW;
 	uint64_t start = s->src_total > STORE_SRC_WINDOW ? s->src_total % STORE_SRC_WINDOW : 0;
-	const void *part[4] = { s->idx.slots, s->blk, s->src_ring ? s->src_ring + start : NULL,
-	                        s->src_ring };
-	size_t plen[4] = { (size_t)(s->idx.cap * FMT_SLOT_BYTES), s->nblk * 8,
-	                   (size_t)(nsrc - start) * 8, (size_t)start * 8 };
+	const void *part[3] = { s->blk, s->src_ring ? s->src_ring + start : NULL, s->src_ring };
+	size_t plen[3] = { s->nblk * 8, (size_t)(nsrc - start) * 8, (size_t)start * 8 };
+	uint64_t *stage = bnd_malloc(CHUNK_SLOTS * FMT_SLOT_BYTES);
+	if (!stage)
+		return BND_E_NOMEM;
 
 	XXH3_state_t st;
 	memset(&st, 0, sizeof st);
 	XXH3_64bits_reset_withSeed(&st, FMT_HINT_SEED);
-	for (int i = 0; i < 4; i++) {
-		if (plen[i])
-			XXH3_64bits_update(&st, part[i], plen[i]);
-	}
-	uint64_t body_sum = XXH3_64bits_digest(&st);
-
-	uint8_t h[FMT_HINT_HDR_LEN];
-	put_header(h, s, nsrc, body_sum);
 	int fd = fsio_openat(s->dirfd, FMT_HINT_TMP, O_WRONLY | O_CREAT | O_TRUNC);
-	if (fd < 0)
+	if (fd < 0) {
+		bnd_free(stage);
 		return fd;
-	uint64_t off = 0;
-	rc = fsio_pwrite_all(fd, h, sizeof h, 0);
-	off += sizeof h;
-	for (int i = 0; i < 4 && !rc; i++) {
-		if (plen[i])
-			rc = fsio_pwrite_all(fd, part[i], plen[i], (off_t)off);
+	}
+	/* The body first (its checksum goes into the header), then the header;
+	 * nothing counts before the fdatasync and the rename. */
+	uint64_t off = FMT_HINT_HDR_LEN;
+	for (uint64_t i = 0; i < s->idx.cap && !rc; i += CHUNK_SLOTS) {
+		uint64_t m = s->idx.cap - i < CHUNK_SLOTS ? s->idx.cap - i : CHUNK_SLOTS;
+		for (uint64_t k = 0; k < m; k++) {
+			stage[2 * k] = s->idx.hot[i + k];
+			stage[2 * k + 1] = s->idx.cold[i + k];
+		}
+		size_t n = (size_t)(m * FMT_SLOT_BYTES);
+		XXH3_64bits_update(&st, stage, n);
+		rc = fsio_pwrite_all(fd, stage, n, (off_t)off);
+		off += n;
+	}
+	for (int i = 0; i < 3 && !rc; i++) {
+		if (!plen[i])
+			continue;
+		XXH3_64bits_update(&st, part[i], plen[i]);
+		rc = fsio_pwrite_all(fd, part[i], plen[i], (off_t)off);
 		off += plen[i];
+	}
+	bnd_free(stage);
+	if (!rc) {
+		uint8_t h[FMT_HINT_HDR_LEN];
+		put_header(h, s, nsrc, XXH3_64bits_digest(&st));
+		rc = fsio_pwrite_all(fd, h, sizeof h, 0);
 	}
 	if (!rc)
 		rc = fsio_fdatasync(fd);
@@ -128,7 +146,8 @@ int hint_load(struct store *s, struct hint_load_res *res)
 		return fd == -ENOENT ? 0 : fd;
 	int rc = 0;
 	int fits = 0;
-	uint64_t *slots = NULL, *blk = NULL, *src = NULL;
+	uint64_t *blk = NULL, *src = NULL, *stage = NULL;
+	struct subidx idx = { 0 };
 	uint8_t h[FMT_HINT_HDR_LEN];
 	ssize_t r = fsio_pread_all(fd, h, sizeof h, 0);
 	if (r < 0) {
@@ -174,23 +193,49 @@ int hint_load(struct store *s, struct hint_load_res *res)
 	if (file_size(fd) != FMT_HINT_HDR_LEN + cap * FMT_SLOT_BYTES + nblk * 8 + nsrc * 8)
 		goto out;
 
-	slots = bnd_malloc((size_t)(cap * FMT_SLOT_BYTES));
 	blk = bnd_malloc((size_t)((nblk > 256 ? nblk : 256) * 8));
 	src = nsrc ? bnd_malloc((size_t)nsrc * 8) : NULL;
-	if (!slots || !blk || (nsrc && !src)) {
+	stage = bnd_malloc(CHUNK_SLOTS * FMT_SLOT_BYTES);
+	if (!blk || (nsrc && !src) || !stage || (rc = subidx_alloc(&idx, cap))) {
 		rc = BND_E_NOMEM;
 		goto out;
 	}
-	subidx_advise(slots, (size_t)(cap * FMT_SLOT_BYTES));
-	uint64_t off = FMT_HINT_HDR_LEN;
-	struct { void *p; size_t n; } part[3] = {
-		{ slots, (size_t)(cap * FMT_SLOT_BYTES) }, { blk, (size_t)nblk * 8 },
-		{ src, (size_t)nsrc * 8 },
-	};
 	XXH3_state_t st;
 	memset(&st, 0, sizeof st);
 	XXH3_64bits_reset_withSeed(&st, FMT_HINT_SEED);
-	for (int i = 0; i < 3; i++) {
+	uint64_t off = FMT_HINT_HDR_LEN;
+	/* The slots, chunk by chunk into the hot and cold arrays; every slot
+	 * must hold a possible value. */
+	uint64_t counts[SUB_STATE_COUNT] = { 0 }, n = 0;
+	int bad = 0;
+	for (uint64_t i = 0; i < cap; i += CHUNK_SLOTS) {
+		uint64_t m = cap - i < CHUNK_SLOTS ? cap - i : CHUNK_SLOTS;
+		size_t bytes = (size_t)(m * FMT_SLOT_BYTES);
+		r = fsio_pread_all(fd, stage, bytes, (off_t)off);
+		if (r < 0 || (size_t)r != bytes) {
+			if (r < 0)
+				rc = (int)r;
+			goto out;
+		}
+		XXH3_64bits_update(&st, stage, bytes);
+		off += bytes;
+		for (uint64_t j = 0; j < m; j++) {
+			const uint64_t *sl = stage + 2 * j;
+			idx.hot[i + j] = sl[0];
+			idx.cold[i + j] = sl[1];
+			if (!sl[0]) {
+				bad |= sl[1] != 0;
+				continue;
+			}
+			unsigned stt = subidx_state(sl);
+			bad |= !sublog_num_ok(subidx_number(sl)) || stt < SUB_REQUESTED ||
+			       stt > SUB_INVALID || subidx_ord(sl) >= records;
+			counts[stt < SUB_STATE_COUNT ? stt : 0]++;   /* a bad one rejects below */
+			n++;
+		}
+	}
+	struct { void *p; size_t n; } part[2] = { { blk, (size_t)nblk * 8 }, { src, (size_t)nsrc * 8 } };
+	for (int i = 0; i < 2; i++) {
 		if (!part[i].n)
 			continue;
 		r = fsio_pread_all(fd, part[i].p, part[i].n, (off_t)off);
@@ -203,26 +248,7 @@ int hint_load(struct store *s, struct hint_load_res *res)
 		off += part[i].n;
 	}
 	uint64_t body_sum = XXH3_64bits_digest(&st);
-	if (body_sum != le64_get(h + FMT_HINT_OFF_BODYSUM))
-		goto out;
-
-	/* Every slot must hold a possible value. */
-	uint64_t counts[SUB_STATE_COUNT] = { 0 }, n = 0;
-	for (uint64_t i = 0; i < cap; i++) {
-		const uint64_t *sl = slots + 2 * i;
-		if (!sl[0]) {
-			if (sl[1])
-				goto out;
-			continue;
-		}
-		unsigned stt = subidx_state(sl);
-		if (!sublog_num_ok(subidx_number(sl)) || stt < SUB_REQUESTED || stt > SUB_INVALID ||
-		    subidx_ord(sl) >= records)
-			goto out;
-		counts[stt]++;
-		n++;
-	}
-	if (n != entries)
+	if (body_sum != le64_get(h + FMT_HINT_OFF_BODYSUM) || bad || n != entries)
 		goto out;
 	for (uint64_t i = 0; i < nblk; i++) {
 		size_t bk = (size_t)(blk[i] >> FMT_POS_OFF_BITS);
@@ -237,11 +263,9 @@ int hint_load(struct store *s, struct hint_load_res *res)
 			goto out;
 	}
 	subidx_free(&s->idx);
-	s->idx.slots = slots;
-	s->idx.cap = cap;
-	s->idx.n = n;
-	s->idx.grow_at = subidx_grow_at(cap);
-	slots = NULL;
+	idx.n = n;
+	s->idx = idx;
+	memset(&idx, 0, sizeof idx);
 	memcpy(s->counts, counts, sizeof counts);
 	bnd_free(s->blk);
 	s->blk = blk;
@@ -260,15 +284,13 @@ int hint_load(struct store *s, struct hint_load_res *res)
 	fits = 1;
 out:
 	close(fd);
-	bnd_free(slots);
+	subidx_free(&idx);
+	bnd_free(stage);
 	bnd_free(blk);
 	bnd_free(src);
 	if (!rc && !fits) {
 		/* Undo a partial source-window load. */
-		bnd_free(s->src_ring);
-		bnd_free(s->src_set);
-		s->src_ring = s->src_set = NULL;
-		s->src_total = 0;
+		store__src_reset(s);
 		res->rejected = 1;
 	}
 	return rc;

@@ -107,9 +107,11 @@ int store__write_manifest(struct store *s, const struct sublog_manifest *m)
 	return rc;
 }
 
-/* Create segment seq with its header, fdatasync'd. The directory entry is
- * made durable by the manifest switch that follows (it fsyncs the dir). */
-int store__create_segment(struct store *s, uint64_t seq, int *fd_out)
+/* Create segment seq with its header, fdatasync'd when sync is set (a
+ * caller that fdatasyncs the file later anyway, before any MANIFEST names
+ * it, passes 0). The directory entry is made durable by the manifest switch
+ * that follows (it fsyncs the dir). */
+int store__create_segment(struct store *s, uint64_t seq, int sync, int *fd_out)
 {
 	char name[FMT_SEG_NAME_LEN + 1];
 	uint8_t h[FMT_SEG_HDR_LEN];
@@ -119,7 +121,7 @@ int store__create_segment(struct store *s, uint64_t seq, int *fd_out)
 	if (fd < 0)
 		return fd;
 	int rc = fsio_pwrite_all(fd, h, sizeof h, 0);
-	if (!rc)
+	if (!rc && sync)
 		rc = fsio_fdatasync(fd);
 	if (rc) {
 		close(fd);
@@ -141,26 +143,55 @@ static uint64_t src_home(uint64_t h)
 	return h & (SRC_SET_CAP - 1);
 }
 
-static void src_set_insert(uint64_t *set, uint64_t h)
+/*
+ * The source-id window: a ring of the last STORE_SRC_WINDOW hashes in
+ * arrival order, and a set of the DISTINCT hashes in it with the number of
+ * ring entries holding each. "Seen" means "in the set". A push evicts the
+ * oldest ring entry (decrementing its count, deleting the hash when that
+ * was its last copy) and adds the new one (incrementing, or inserting with
+ * count 1). The set never holds more than WINDOW hashes at load <= 0.5, so
+ * every operation is a short probe whatever the ids: a source id repeated
+ * a million times (the CLI's "import") is one entry with a big count, not
+ * a million-entry cluster.
+ */
+
+/* The slot of h, or the empty slot that ends its probe chain. */
+static uint64_t src_slot(struct store *s, uint64_t h)
 {
+	const uint64_t *set = s->src_set;
 	uint64_t j = src_home(h);
-	while (set[j])
+	s->stats.src_probes++;
+	while (set[j] && set[j] != h) {
 		j = (j + 1) & (SRC_SET_CAP - 1);
-	set[j] = h;
+		s->stats.src_probes++;
+	}
+	return j;
 }
 
-/* Remove one occurrence of h (backward-shift deletion keeps probe chains
- * unbroken without tombstones). */
-static void src_set_remove(uint64_t *set, uint64_t h)
+static void src_set_add(struct store *s, uint64_t h)
 {
-	uint64_t mask = SRC_SET_CAP - 1, i = src_home(h);
-	while (set[i] && set[i] != h)
-		i = (i + 1) & mask;
-	if (!set[i])
+	uint64_t j = src_slot(s, h);
+	if (s->src_set[j]) {
+		s->src_cnt[j]++;
+		return;
+	}
+	s->src_set[j] = h;
+	s->src_cnt[j] = 1;
+}
+
+/* Drop one copy of h; the last copy leaves the set (backward-shift
+ * deletion keeps probe chains unbroken without tombstones). */
+static void src_set_drop(struct store *s, uint64_t h)
+{
+	uint64_t *set = s->src_set;
+	uint32_t *cnt = s->src_cnt;
+	uint64_t mask = SRC_SET_CAP - 1, i = src_slot(s, h);
+	if (!set[i] || --cnt[i])
 		return;
 	uint64_t j = i;
 	for (;;) {
 		j = (j + 1) & mask;
+		s->stats.src_probes++;
 		if (!set[j])
 			break;
 		uint64_t k = src_home(set[j]);
@@ -168,10 +199,22 @@ static void src_set_remove(uint64_t *set, uint64_t h)
 		int in_range = i <= j ? (k > i && k <= j) : (k > i || k <= j);
 		if (!in_range) {
 			set[i] = set[j];
+			cnt[i] = cnt[j];
 			i = j;
 		}
 	}
 	set[i] = 0;
+	cnt[i] = 0;
+}
+
+static void src_free(struct store *s)
+{
+	bnd_free(s->src_ring);
+	bnd_free(s->src_set);
+	bnd_free(s->src_cnt);
+	s->src_ring = s->src_set = NULL;
+	s->src_cnt = NULL;
+	s->src_total = 0;
 }
 
 static int src_alloc(struct store *s)
@@ -180,13 +223,17 @@ static int src_alloc(struct store *s)
 		return 0;
 	s->src_ring = bnd_calloc(STORE_SRC_WINDOW, sizeof(uint64_t));
 	s->src_set = bnd_calloc(SRC_SET_CAP, sizeof(uint64_t));
-	if (!s->src_ring || !s->src_set) {
-		bnd_free(s->src_ring);
-		bnd_free(s->src_set);
-		s->src_ring = s->src_set = NULL;
+	s->src_cnt = bnd_calloc(SRC_SET_CAP, sizeof(uint32_t));
+	if (!s->src_ring || !s->src_set || !s->src_cnt) {
+		src_free(s);
 		return BND_E_NOMEM;
 	}
 	return 0;
+}
+
+void store__src_reset(struct store *s)
+{
+	src_free(s);
 }
 
 int store__src_push(struct store *s, uint64_t h)
@@ -196,9 +243,9 @@ int store__src_push(struct store *s, uint64_t h)
 		return rc;
 	uint64_t slot = s->src_total % STORE_SRC_WINDOW;
 	if (s->src_total >= STORE_SRC_WINDOW)
-		src_set_remove(s->src_set, s->src_ring[slot]);
+		src_set_drop(s, s->src_ring[slot]);
 	s->src_ring[slot] = h;
-	src_set_insert(s->src_set, h);
+	src_set_add(s, h);
 	s->src_total++;
 	return 0;
 }
@@ -247,6 +294,8 @@ int store__apply(struct store *s, const struct sublog_rec *r, size_t seg_idx, ui
 	s->counts[old]--;   /* counts[0] is a scratch slot, reset below */
 	s->counts[r->state]++;
 	s->counts[SUB_NONE] = 0;
+	if (old != r->state && (old == SUB_CONFIRMED || r->state == SUB_CONFIRMED))
+		cview_note(&s->view, r->number, r->state == SUB_CONFIRMED);
 	if (need_blk)
 		s->blk[s->nblk++] = (uint64_t)seg_idx << FMT_POS_OFF_BITS | off;
 	if (r->src_len)
@@ -367,7 +416,7 @@ static int roll(struct store *s)
 	struct sublog_manifest m = s->man;
 	m.last++;
 	int fd;
-	rc = store__create_segment(s, m.last, &fd);
+	rc = store__create_segment(s, m.last, 1, &fd);
 	if (rc)
 		return rc;
 	rc = store__write_manifest(s, &m);
@@ -533,11 +582,22 @@ int store_get(struct store *s, uint64_t number, enum sub_state *st, uint64_t *t_
 	if (!s || !sublog_num_ok(number))
 		return BND_E_INVAL;
 	pthread_mutex_lock(&s->mu);
-	const uint64_t *slot = subidx_find(&s->idx, number);
-	if (st)
-		*st = slot ? (enum sub_state)subidx_state(slot) : SUB_NONE;
+	uint64_t home = subidx_home(number, s->idx.cap);
+	/* The time's low bits are in the cold word: read only on request, and
+	 * then fetched alongside the hot probe (most numbers sit at home). */
 	if (t_ms)
-		*t_ms = slot ? subidx_tms(slot) : 0;
+		__builtin_prefetch(s->idx.cold + home);
+	uint64_t j = subidx_find_from(&s->idx, number, home);
+	uint64_t w0 = j != SUBIDX_NONE ? s->idx.hot[j] : 0;
+	/* An absent number is usually inserted next (an import asks, then
+	 * appends): start loading the cold word the insert will write, or the
+	 * append's mutex release waits for that miss. */
+	if (!w0)
+		__builtin_prefetch(s->idx.cold + home, 0, 3);
+	if (st)
+		*st = (enum sub_state)subidx_w0_state(w0);
+	if (t_ms)
+		*t_ms = w0 ? subidx_w_tms(w0, s->idx.cold[j]) : 0;
 	pthread_mutex_unlock(&s->mu);
 	return 0;
 }
@@ -555,9 +615,10 @@ int store_get_many(struct store *s, const uint64_t *numbers, size_t n, enum sub_
 		for (size_t j = 0; j < m; j++)
 			subidx_prefetch(&s->idx, numbers[i + j]);
 		for (size_t j = 0; j < m; j++) {
-			const uint64_t *slot = sublog_num_ok(numbers[i + j]) ?
-				subidx_find(&s->idx, numbers[i + j]) : NULL;
-			st[i + j] = slot ? (enum sub_state)subidx_state(slot) : SUB_NONE;
+			uint64_t k = sublog_num_ok(numbers[i + j]) ?
+				subidx_find(&s->idx, numbers[i + j]) : SUBIDX_NONE;
+			st[i + j] = k != SUBIDX_NONE ? (enum sub_state)subidx_w0_state(s->idx.hot[k])
+			                             : SUB_NONE;
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -579,8 +640,9 @@ int store_get_record(struct store *s, uint64_t number, struct store_record *rec)
 	if (!s || !rec || !sublog_num_ok(number))
 		return BND_E_INVAL;
 	pthread_mutex_lock(&s->mu);
-	const uint64_t *slot = subidx_find(&s->idx, number);
-	int rc = slot ? store__read_record(s, subidx_ord(slot), rec) : BND_E_NOTFOUND;
+	uint64_t j = subidx_find(&s->idx, number);
+	int rc = j != SUBIDX_NONE ? store__read_record(s, subidx_w1_ord(s->idx.cold[j]), rec)
+	                          : BND_E_NOTFOUND;
 	if (!rc && rec->number != number)
 		rc = BND_E_STORE_CORRUPT;
 	pthread_mutex_unlock(&s->mu);
@@ -592,18 +654,8 @@ int store_src_seen(struct store *s, const uint8_t *src, size_t src_len)
 	if (!s || !src_len || !src || src_len > STORE_SRC_MAX)
 		return 0;
 	uint64_t h = store__src_hash(src, src_len);
-	int seen = 0;
 	pthread_mutex_lock(&s->mu);
-	if (s->src_set) {
-		uint64_t j = src_home(h);
-		while (s->src_set[j]) {
-			if (s->src_set[j] == h) {
-				seen = 1;
-				break;
-			}
-			j = (j + 1) & (SRC_SET_CAP - 1);
-		}
-	}
+	int seen = s->src_set && s->src_set[src_slot(s, h)] == h;
 	pthread_mutex_unlock(&s->mu);
 	return seen;
 }
@@ -626,57 +678,32 @@ int store_foreach(struct store *s, store_visit_fn fn, void *ud)
 	int rc = 0;
 	pthread_mutex_lock(&s->mu);
 	for (uint64_t i = 0; i < s->idx.cap && !rc; i++) {
-		const uint64_t *slot = s->idx.slots + 2 * i;
-		if (slot[0])
-			rc = fn(subidx_number(slot), (enum sub_state)subidx_state(slot),
-			        subidx_tms(slot), ud);
+		uint64_t w0 = s->idx.hot[i];
+		if (w0)
+			rc = fn(subidx_w0_number(w0), (enum sub_state)subidx_w0_state(w0),
+			        subidx_w_tms(w0, s->idx.cold[i]), ud);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 
-/*
- * LSD radix sort of n keys in a (tmp is scratch of the same size) on
- * RADIX_BITS-bit digits of (key - lo): only as many passes as hi - lo
- * needs, so a city's numbers (one country code, ~2^30 apart) sort in 4
- * passes, and all digit histograms are counted in one read of the keys.
- * 8-bit digits keep the 256 scatter streams inside L1/TLB reach; 11-bit
- * digits (one pass fewer) measured slower. Returns the array holding the
- * result (a or tmp).
- */
-#define RADIX_BITS 8
-#define RADIX_MAX_PASSES ((FMT_NUM_BITS + RADIX_BITS - 1) / RADIX_BITS)
-
-static uint64_t *radix_sort(uint64_t *a, uint64_t *tmp, size_t n, uint64_t lo, uint64_t hi)
+/* Build the confirmed view from the index (mu held). */
+static int view_build(struct store *s)
 {
-	enum { B = 1 << RADIX_BITS };
-	if (n < 2)
-		return a;
-	unsigned passes = 0;
-	for (uint64_t r = hi - lo; r; r >>= RADIX_BITS)
-		passes++;
-	size_t c[RADIX_MAX_PASSES][B];   /* 2 KiB per pass, on the stack */
-	memset(c, 0, sizeof c);
-	for (size_t i = 0; i < n; i++) {
-		uint64_t k = a[i] - lo;
-		for (unsigned p = 0; p < passes; p++)
-			c[p][(k >> (p * RADIX_BITS)) & (B - 1)]++;
+	size_t cnt = (size_t)s->counts[SUB_CONFIRMED];
+	uint64_t *a = bnd_malloc((cnt ? cnt : 1) * sizeof *a);
+	if (!a)
+		return BND_E_NOMEM;
+	subidx_advise(a, cnt * sizeof *a);
+	size_t k = 0;
+	const uint64_t *hot = s->idx.hot;
+	const uint64_t want = (uint64_t)SUB_CONFIRMED << FMT_STATE_SHIFT;
+	const uint64_t smask = ((1ull << FMT_STATE_BITS) - 1) << FMT_STATE_SHIFT;
+	for (uint64_t i = 0; i < s->idx.cap; i++) {
+		if ((hot[i] & smask) == want && k < cnt)
+			a[k++] = hot[i] & SUBIDX_NUM_MASK;
 	}
-	for (unsigned p = 0; p < passes; p++) {
-		size_t sum = 0;
-		for (size_t d = 0; d < B; d++) {
-			size_t x = c[p][d];
-			c[p][d] = sum;
-			sum += x;
-		}
-		unsigned shift = p * RADIX_BITS;
-		for (size_t i = 0; i < n; i++)
-			tmp[c[p][((a[i] - lo) >> shift) & (B - 1)]++] = a[i];
-		uint64_t *t = a;
-		a = tmp;
-		tmp = t;
-	}
-	return a;
+	return cview_build(&s->view, a, k, cnt ? cnt : 1);
 }
 
 int store_confirmed_snapshot(struct store *s, uint64_t **out, size_t *n)
@@ -686,37 +713,11 @@ int store_confirmed_snapshot(struct store *s, uint64_t **out, size_t *n)
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&s->mu);
-	size_t cnt = (size_t)s->counts[SUB_CONFIRMED];
-	size_t bytes = (cnt ? cnt : 1) * sizeof(uint64_t);
-	uint64_t *a = bnd_malloc(bytes);
-	uint64_t *t = bnd_malloc(bytes);
-	if (!a || !t) {
-		pthread_mutex_unlock(&s->mu);
-		bnd_free(a);
-		bnd_free(t);
-		return BND_E_NOMEM;
-	}
-	subidx_advise(a, bytes);
-	subidx_advise(t, bytes);
-	size_t k = 0;
-	uint64_t lo = UINT64_MAX, hi = 0;
-	const uint64_t *sl = s->idx.slots;
-	const uint64_t want = (uint64_t)SUB_CONFIRMED << FMT_STATE_SHIFT;
-	const uint64_t smask = ((1ull << FMT_STATE_BITS) - 1) << FMT_STATE_SHIFT;
-	for (uint64_t i = 0; i < s->idx.cap; i++, sl += 2) {
-		if ((sl[0] & smask) == want && k < cnt) {
-			uint64_t v = sl[0] & SUBIDX_NUM_MASK;
-			a[k++] = v;
-			lo = v < lo ? v : lo;
-			hi = v > hi ? v : hi;
-		}
-	}
+	int rc = s->view.valid ? 0 : view_build(s);
+	if (!rc)
+		rc = cview_snapshot(&s->view, out, n);
 	pthread_mutex_unlock(&s->mu);
-	uint64_t *r = radix_sort(a, t, k, lo, hi);
-	bnd_free(r == a ? t : a);
-	*out = r;
-	*n = k;
-	return 0;
+	return rc;
 }
 
 void store_get_stats(struct store *s, struct store_stats *st)
@@ -730,7 +731,9 @@ void store_get_stats(struct store *s, struct store_stats *st)
 	st->segments = s->nsegs;
 	st->index_entries = s->idx.n;
 	st->index_bytes = subidx_bytes(&s->idx) + s->blk_cap * sizeof(uint64_t);
-	st->src_bytes = s->src_ring ? (STORE_SRC_WINDOW + SRC_SET_CAP) * sizeof(uint64_t) : 0;
+	st->view_bytes = cview_bytes(&s->view);
+	st->src_bytes = s->src_ring ? (STORE_SRC_WINDOW + SRC_SET_CAP) * sizeof(uint64_t) +
+	                              SRC_SET_CAP * sizeof(uint32_t) : 0;
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -752,9 +755,9 @@ static void free_store(struct store *s)
 	bnd_free(s->segs);
 	bnd_free(s->buf);
 	subidx_free(&s->idx);
+	cview_drop(&s->view);
 	bnd_free(s->blk);
-	bnd_free(s->src_ring);
-	bnd_free(s->src_set);
+	src_free(s);
 	if (s->dirfd >= 0)
 		close(s->dirfd);
 	if (s->lockfd >= 0)
@@ -839,7 +842,7 @@ static int create_new(struct store *s, struct store_open_info *info)
 	s->man.gen = 1;
 	s->man.first = s->man.last = 1;
 	int fd;
-	rc = store__create_segment(s, 1, &fd);
+	rc = store__create_segment(s, 1, 1, &fd);
 	if (rc)
 		return rc;
 	close(fd);
@@ -1073,6 +1076,10 @@ int store_open(struct store **out, const char *dir, const struct store_opts *opt
 	if (rc)
 		goto fail;
 	if (writer) {
+		/* The writer keeps the confirmed view from the start, so that the
+		 * first fan-out snapshot is a copy too. Optional: without memory
+		 * for it, the first snapshot builds it. */
+		(void)view_build(s);
 		s->file_off = s->segs[s->nsegs - 1].end;
 		if ((rc = remove_leftovers(s)))
 			goto fail;

@@ -170,8 +170,10 @@ int store_get_record(struct store *s, uint64_t number, struct store_record *rec)
  * the last STORE_SRC_WINDOW records that carried a source id (across
  * restarts: the window is saved in the hint, or rebuilt from the log on
  * open), else 0. Used to drop webhook redeliveries. Compares 64-bit hashes
- * of the ids (a false "seen" has odds ~2^-46 per call). The window costs a
- * fixed 6 MiB, allocated with the first source id.
+ * of the ids (a false "seen" has odds ~2^-46 per call). An id stays seen
+ * until its last copy leaves the window. Each push and lookup costs a few
+ * probes whatever the ids (one id repeated a million times included). The
+ * window costs a fixed 8 MiB, allocated with the first source id.
  */
 #define STORE_SRC_WINDOW 262144
 int store_src_seen(struct store *s, const uint8_t *src, size_t src_len);
@@ -186,6 +188,10 @@ void store_count(struct store *s, struct store_counts *c);
  * of every confirmed subscriber in ascending numeric order, so that a
  * notice's progress is one ordinal cursor into it. *out is allocated with
  * bnd_malloc and owned by the caller (bnd_free); *n is its length.
+ * The store keeps this list sorted as states change (8 bytes per confirmed
+ * number, store_stats.view_bytes; a writer builds it at open, a reader at
+ * its first snapshot), so a snapshot merges the changes since the last one
+ * and copies the list, under the store's lock.
  * Returns 0, BND_E_NOMEM.
  */
 int store_confirmed_snapshot(struct store *s, uint64_t **out, size_t *n);
@@ -257,6 +263,12 @@ struct store_stats {
 	uint64_t index_bytes;    /* heap bytes of the index: slots + block map */
 	uint64_t src_bytes;      /* heap bytes of the source-id window (fixed
 	                            size, allocated on the first source id) */
+	uint64_t view_bytes;     /* heap bytes of the sorted confirmed view
+	                            (8 per confirmed number, plus pending
+	                            changes; see store_confirmed_snapshot) */
+	uint64_t src_probes;     /* slots of the source-id window's hash set
+	                            visited (pushes, evictions, store_src_seen):
+	                            a small multiple of the operations */
 };
 
 /* store_get_stats - fill st. Thread-safe. */

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "cview.h"
 #include "store.h"
 #include "sublog.h"
 #include "subidx.h"
@@ -50,13 +51,16 @@ struct store {
 	uint64_t nrec;               /* records in the live log = next ordinal */
 	uint64_t *blk;               /* position of record i*FMT_BLK_RECS */
 	size_t nblk, blk_cap;
+	struct cview view;           /* the confirmed numbers, sorted (a cache) */
 	uint64_t last_sum;           /* checksum and length of the last record */
 	uint32_t last_len;           /* of the last segment (0: none yet) */
 
-	/* recent source ids: ring in arrival order + multiset for lookups */
+	/* recent source ids: ring in arrival order + the distinct hashes in it
+	 * with their number of copies in the ring, for lookups */
 	uint64_t *src_ring;          /* STORE_SRC_WINDOW hashes, NULL until used */
 	uint64_t src_total;          /* hashes ever pushed (ring position) */
 	uint64_t *src_set;           /* open addressing, 0 = empty */
+	uint32_t *src_cnt;           /* copies of src_set[i] in the ring */
 
 	/* group commit */
 	uint64_t lsn;                /* appends so far (tickets) */
@@ -75,8 +79,9 @@ struct store {
 int store__apply(struct store *s, const struct sublog_rec *r, size_t seg_idx, uint64_t off);
 int store__write_manifest(struct store *s, const struct sublog_manifest *m);
 int store__fsync_dir(struct store *s);
-int store__create_segment(struct store *s, uint64_t seq, int *fd_out);
+int store__create_segment(struct store *s, uint64_t seq, int sync, int *fd_out);
 int store__src_push(struct store *s, uint64_t h);
+void store__src_reset(struct store *s);   /* free the window: empty again */
 uint64_t store__src_hash(const uint8_t *src, size_t len);
 int store__blk_push(struct store *s, uint64_t pos);
 int store__flush(struct store *s);

@@ -81,6 +81,7 @@ int sublog_rec_decode(const uint8_t *p, size_t avail, struct sublog_rec *r)
 	r->t_ms = le64_get(p + FMT_REC_OFF_TMS);
 	r->src_len = p[FMT_REC_OFF_SRCLEN];
 	r->src = p + FMT_REC_OFF_SRC;
+	r->raw = p;
 	/* The checksum matched, so these were written like this: a bug or a
 	 * foreign writer, never a torn write. */
 	if (r->src_len != (uint32_t)len - FMT_REC_FIXED || r->state < 1 || r->state > 4 ||

@@ -32,6 +32,8 @@ struct sublog_rec {
 	uint64_t t_ms;
 	uint8_t src_len;
 	const uint8_t *src;
+	const uint8_t *raw;  /* the record's len bytes as stored (decode sets it;
+	                        valid as long as the decoded buffer) */
 };
 
 /*

@@ -26,11 +26,11 @@ static int views_agree(const struct store *a, const struct store *b)
 	    memcmp(a->counts, b->counts, sizeof a->counts) != 0)
 		return 0;
 	for (uint64_t i = 0; i < a->idx.cap; i++) {
-		const uint64_t *sa = a->idx.slots + 2 * i;
-		if (!sa[0])
+		uint64_t w0 = a->idx.hot[i];
+		if (!w0)
 			continue;
-		const uint64_t *sb = subidx_find(&b->idx, subidx_number(sa));
-		if (!sb || sb[0] != sa[0] || sb[1] != sa[1])
+		uint64_t j = subidx_find(&b->idx, subidx_w0_number(w0));
+		if (j == SUBIDX_NONE || b->idx.hot[j] != w0 || b->idx.cold[j] != a->idx.cold[i])
 			return 0;
 	}
 	return 1;

@@ -184,6 +184,99 @@ Test(store, src_window_forgets_after_window_records)
 	tu_rmtree(dir);
 }
 
+/* Probes of the source-id window's set so far, per source-id push. */
+static double src_probes_per_push(struct store *s, uint64_t pushes)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	return (double)st.src_probes / (double)(pushes ? pushes : 1);
+}
+
+/*
+ * Regression: the CLI records every imported number with the source id
+ * "import". The window's set held one entry per record, so a repeated id
+ * made one cluster that every push and eviction walked: an import of 100k
+ * lines took seconds and 1M did not finish, and every open paid the same
+ * again rebuilding the window. The cost per push must stay constant.
+ */
+Test(store, src_window_stays_linear_with_one_repeated_source, .timeout = 120)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	static const uint8_t imp[] = "import";
+	const uint64_t n = 300000;
+	for (uint64_t i = 0; i < n; i++) {
+		cr_assert_eq(store_append(s, tu_num(i), SUB_CONFIRMED, i, imp, sizeof imp - 1, NULL), 0);
+		if ((i + 1) % 1000 == 0)
+			cr_assert_leq(src_probes_per_push(s, i + 1), 8.0, "after %llu appends: %.1f probes "
+			              "per push", (unsigned long long)(i + 1), src_probes_per_push(s, i + 1));
+	}
+	cr_assert_eq(store_src_seen(s, imp, sizeof imp - 1), 1);
+	cr_assert_eq(store_src_seen(s, (const uint8_t *)"importx", 7), 0);
+	store_close(&s);
+
+	/* Reopening rebuilds the window: from the hint (its last WINDOW hashes)
+	 * and by full replay (every record): linear both ways. */
+	for (int pass = 0; pass < 2; pass++) {
+		struct store_open_info info;
+		s = tu_open(dir, pass ? STORE_NO_HINT : 0, &info);
+		cr_assert_eq(info.used_hint, !pass);
+		uint64_t pushed = pass ? n : STORE_SRC_WINDOW;
+		cr_assert_leq(src_probes_per_push(s, pushed), 8.0, "pass %d: %.1f probes per push", pass,
+		              src_probes_per_push(s, pushed));
+		cr_assert_eq(store_src_seen(s, imp, sizeof imp - 1), 1, "pass %d", pass);
+		store_close(&s);
+	}
+	tu_rmtree(dir);
+}
+
+/*
+ * An id that repeats stays "seen" until its LAST occurrence leaves the
+ * window: evicting an older copy must not forget a newer one.
+ */
+Test(store, src_window_keeps_an_id_until_its_last_copy_leaves, .timeout = 120)
+{
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	static const uint8_t x[] = "wamid.repeated";
+	char f[32];
+	uint64_t pos = 0;
+#define PUSH(p, l) do { cr_assert_eq(store_append(s, tu_num(pos % 7000), SUB_CONFIRMED, pos, \
+	                                              (const uint8_t *)(p), (l), NULL), 0); \
+	pos++; } while (0)
+#define FILLER() do { int l_ = snprintf(f, sizeof f, "f%llu", (unsigned long long)pos); \
+	PUSH(f, (size_t)l_); } while (0)
+	PUSH(x, sizeof x - 1);                        /* position 0 */
+	PUSH(x, sizeof x - 1);                        /* position 1: a second copy */
+	for (uint64_t i = 2; i < STORE_SRC_WINDOW; i++)
+		FILLER();
+	PUSH(x, sizeof x - 1);                        /* evicts copy 0 */
+	cr_assert_eq(store_src_seen(s, x, sizeof x - 1), 1, "two newer copies remain");
+	FILLER();                                     /* evicts copy 1 */
+	cr_assert_eq(store_src_seen(s, x, sizeof x - 1), 1, "the newest copy remains");
+	/* Across a reopen (hint, then replay) the window is the same. */
+	for (int pass = 0; pass < 2; pass++) {
+		store_close(&s);
+		s = tu_open(dir, pass ? STORE_NO_HINT : 0, NULL);
+		cr_assert_eq(store_src_seen(s, x, sizeof x - 1), 1, "pass %d", pass);
+	}
+	for (uint64_t i = 0; i < STORE_SRC_WINDOW - 2; i++)
+		FILLER();
+	cr_assert_eq(store_src_seen(s, x, sizeof x - 1), 1, "the last copy is the oldest now");
+	FILLER();
+	cr_assert_eq(store_src_seen(s, x, sizeof x - 1), 0, "every copy has left the window");
+	snprintf(f, sizeof f, "f%llu", (unsigned long long)(pos - STORE_SRC_WINDOW));
+	cr_assert_eq(store_src_seen(s, (const uint8_t *)f, strlen(f)), 1, "oldest filler kept");
+	snprintf(f, sizeof f, "f%llu", (unsigned long long)(pos - STORE_SRC_WINDOW - 1));
+	cr_assert_eq(store_src_seen(s, (const uint8_t *)f, strlen(f)), 0, "older filler gone");
+#undef FILLER
+#undef PUSH
+	store_close(&s);
+	tu_rmtree(dir);
+}
+
 Test(store, snapshot_lists_confirmed_numbers_in_ascending_order)
 {
 	char dir[256];
@@ -213,6 +306,104 @@ Test(store, snapshot_lists_confirmed_numbers_in_ascending_order)
 		cr_assert_eq(st, SUB_CONFIRMED);
 	}
 	bnd_free(v);
+	store_close(&s);
+	tu_rmtree(dir);
+}
+
+/* The snapshot equals the confirmed numbers of the model, ascending. */
+static void snapshot_matches(struct store *s, const enum sub_state *model, size_t n, int round)
+{
+	uint64_t *v;
+	size_t k;
+	cr_assert_eq(store_confirmed_snapshot(s, &v, &k), 0, "round %d", round);
+	size_t j = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		/* tu_num is increasing in i over this range */
+		if (model[i] != SUB_CONFIRMED)
+			continue;
+		cr_assert_lt(j, k, "round %d: snapshot too short", round);
+		cr_assert_eq(v[j], tu_num(i), "round %d: position %zu", round, j);
+		j++;
+	}
+	cr_assert_eq(j, k, "round %d: snapshot too long", round);
+	bnd_free(v);
+}
+
+/*
+ * The sorted confirmed view the store keeps between snapshots (cview.c)
+ * must give the same answer as sorting the index: through confirmations
+ * out of order, in order (appended to the list directly), removals,
+ * re-confirmations of one number several times between two snapshots,
+ * a burst of changes large enough to drop the view, an allocation failure
+ * during a snapshot, compaction, and a read-only handle that builds it at
+ * its first snapshot.
+ */
+Test(store, snapshot_follows_every_change_between_snapshots)
+{
+	enum { N = 90000 };
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	static enum sub_state model[N];
+	struct bnd_rng { uint64_t x; } r = { 88172645463325252ull };
+#define RND() (r.x ^= r.x << 13, r.x ^= r.x >> 7, r.x ^= r.x << 17, r.x)
+	static const enum sub_state pick[] = { SUB_REQUESTED, SUB_CONFIRMED, SUB_CONFIRMED,
+	                                       SUB_UNSUBSCRIBED, SUB_INVALID };
+	for (int round = 0; round < 12; round++) {
+		size_t changes = round == 7 ? 80000 : (size_t)(RND() % 3000);
+		if (round == 2) {
+			/* ascending confirmations with nothing pending */
+			snapshot_matches(s, model, N, round);
+			for (uint64_t i = N - 2000; i < N; i++) {
+				cr_assert_eq(store_append(s, tu_num(i), SUB_CONFIRMED, i, NULL, 0, NULL), 0);
+				model[i] = SUB_CONFIRMED;
+			}
+			changes = 0;
+		}
+		for (size_t c = 0; c < changes; c++) {
+			uint64_t i = round == 0 ? c % N : RND() % (N - 2000);
+			enum sub_state st = pick[RND() % 5];
+			cr_assert_eq(store_append(s, tu_num(i), st, i, NULL, 0, NULL), 0);
+			model[i] = st;
+		}
+		/* one number flips several times */
+		for (int f = 0; f < 5; f++) {
+			enum sub_state st = f % 2 ? SUB_UNSUBSCRIBED : SUB_CONFIRMED;
+			cr_assert_eq(store_append(s, tu_num(17), st, 1, NULL, 0, NULL), 0);
+			model[17] = st;
+		}
+		if (round == 5) {
+			bnd_alloc_fail_after(0);
+			uint64_t *v = (uint64_t *)1;
+			size_t k = 1;
+			int rc = store_confirmed_snapshot(s, &v, &k);
+			bnd_alloc_fail_after(-1);
+			cr_assert_eq(rc, BND_E_NOMEM);
+			cr_assert_null(v);
+			cr_assert_eq(k, 0);
+		}
+		if (round == 9) {
+			cr_assert_eq(store_compact(s, NULL), 0);
+			for (uint64_t i = 0; i < N; i++)
+				if (model[i] == SUB_UNSUBSCRIBED)
+					model[i] = SUB_NONE;
+		}
+		snapshot_matches(s, model, N, round);
+		struct store_stats st;
+		store_get_stats(s, &st);
+		cr_assert_gt(st.view_bytes, 0, "round %d: the view is kept", round);
+	}
+#undef RND
+	cr_assert_eq(store_sync(s, 0), 0);
+	struct store_opts ro = { .flags = STORE_RDONLY };
+	struct store *r2;
+	cr_assert_eq(store_open(&r2, dir, &ro, NULL), 0);
+	struct store_stats st;
+	store_get_stats(r2, &st);
+	cr_assert_eq(st.view_bytes, 0, "a reader builds the view on demand");
+	snapshot_matches(r2, model, N, 100);
+	snapshot_matches(r2, model, N, 101);
+	store_close(&r2);
 	store_close(&s);
 	tu_rmtree(dir);
 }

@@ -6,6 +6,7 @@
 
 #include "format.h"
 #include "phone.h"
+#include "store_int.h"   /* white box: the index's capacity and slots */
 
 enum { NUMS = 400 };
 
@@ -130,6 +131,128 @@ Test(store_compact, keeps_the_live_set_and_erases_unsubscribed_numbers)
 		cr_assert_eq(vi.hint_ok, 1);
 		store_close(&s);
 	}
+	tu_rmtree(dir);
+}
+
+/* Every number's state, time and ledger record (found through the record
+ * ordinal the index holds) match the model; the erased are unknown. */
+static void check_model(struct store *s, const enum sub_state *want, const uint64_t *t, size_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		enum sub_state st;
+		uint64_t tm;
+		cr_assert_eq(store_get(s, tu_num(i), &st, &tm), 0);
+		if (want[i] == SUB_NONE) {
+			cr_assert_eq(st, SUB_NONE, "number %llu erased", (unsigned long long)i);
+			cr_assert_eq(store_get_record(s, tu_num(i), &(struct store_record){ 0 }),
+			             BND_E_NOTFOUND);
+			continue;
+		}
+		cr_assert_eq(st, want[i], "number %llu", (unsigned long long)i);
+		cr_assert_eq(tm, t[i]);
+		struct store_record rec;
+		cr_assert_eq(store_get_record(s, tu_num(i), &rec), 0, "number %llu", (unsigned long long)i);
+		cr_assert_eq(rec.number, tu_num(i));
+		cr_assert_eq(rec.state, want[i]);
+		cr_assert_eq(rec.t_ms, t[i]);
+	}
+}
+
+/*
+ * When the live set still needs the same capacity, compaction rewrites the
+ * index in place (renumbering ordinals, removing the unsubscribed without
+ * breaking probe chains). At the highest load, with a cluster that wraps
+ * past the last slot, every survivor must stay findable with the right
+ * record, through two compactions and both kinds of reopen.
+ */
+Test(store_compact, rewrites_a_full_index_in_place_with_wrapping_clusters)
+{
+	enum { N = 1300 };
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	static enum sub_state want[N];
+	static uint64_t t[N];
+	uint64_t cap0 = s->idx.cap;
+	cr_assert_leq(N, subidx_grow_at(cap0), "N fits the initial table");
+	for (uint64_t i = 0; i < N; i++) {
+		want[i] = i % 11 == 3 ? SUB_INVALID : SUB_CONFIRMED;
+		t[i] = 5000 + i;
+		cr_assert_eq(store_append(s, tu_num(i), want[i], t[i], NULL, 0, NULL), 0);
+	}
+	cr_assert_eq(s->idx.cap, cap0);
+	cr_assert(s->idx.hot[cap0 - 1] && s->idx.hot[0], "a cluster wraps past the last slot");
+	for (int round = 0; round < 2; round++) {
+		/* round 0 erases 1 in 13; round 1 another 1 in 4 of the rest, after
+		 * re-subscribing some of the erased (new records, new ordinals). */
+		for (uint64_t i = 0; i < N; i++) {
+			int gone = round == 0 ? i % 13 == 0 : (i % 4 == 1 && want[i] != SUB_NONE);
+			if (round == 1 && want[i] == SUB_NONE && i % 2 == 0) {
+				want[i] = SUB_REQUESTED;
+				t[i] = 9000 + i;
+				cr_assert_eq(store_append(s, tu_num(i), want[i], t[i], NULL, 0, NULL), 0);
+			}
+			if (gone) {
+				cr_assert_eq(store_append(s, tu_num(i), SUB_UNSUBSCRIBED, 7000 + i,
+				                          (const uint8_t *)"operator", 8, NULL), 0);
+				want[i] = SUB_NONE;
+			}
+		}
+		uint64_t live = 0;
+		for (uint64_t i = 0; i < N; i++)
+			live += want[i] != SUB_NONE;
+		cr_assert_eq(subidx_cap_for(live), cap0, "round %d keeps the capacity", round);
+		struct store_compact_info ci;
+		cr_assert_eq(store_compact(s, &ci), 0);
+		cr_assert_eq(ci.records_after, live);
+		cr_assert_eq(s->idx.cap, cap0, "rewritten in place");
+		cr_assert_eq(s->idx.n, live);
+		check_model(s, want, t, N);
+	}
+	store_close(&s);
+	for (unsigned fl = 0; fl <= STORE_NO_HINT; fl += STORE_NO_HINT) {
+		struct store_open_info info;
+		s = tu_open(dir, fl, &info);
+		cr_assert_eq(info.used_hint, fl ? 0 : 1);
+		check_model(s, want, t, N);
+		struct store_verify_info vi;
+		cr_assert_eq(store_verify(s, &vi), 0, "%s", vi.err_msg);
+		cr_assert_eq(vi.hint_ok, 1);
+		store_close(&s);
+	}
+	tu_rmtree(dir);
+}
+
+/* When most numbers are erased the index shrinks (a new, smaller table
+ * built before the commit point). */
+Test(store_compact, shrinks_the_index_when_most_numbers_are_erased)
+{
+	enum { N = 3000 };
+	char dir[256];
+	tu_tmpdir(dir, sizeof dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	static enum sub_state want[N];
+	static uint64_t t[N];
+	for (uint64_t i = 0; i < N; i++) {
+		want[i] = SUB_CONFIRMED;
+		t[i] = 100 + i;
+		cr_assert_eq(store_append(s, tu_num(i), want[i], t[i], NULL, 0, NULL), 0);
+	}
+	for (uint64_t i = 0; i < N; i++) {
+		if (i % 10) {
+			cr_assert_eq(store_append(s, tu_num(i), SUB_UNSUBSCRIBED, 200 + i, NULL, 0, NULL), 0);
+			want[i] = SUB_NONE;
+		}
+	}
+	uint64_t cap0 = s->idx.cap;
+	cr_assert_eq(store_compact(s, NULL), 0);
+	cr_assert_lt(s->idx.cap, cap0);
+	cr_assert_eq(s->idx.cap, subidx_cap_for(N / 10));
+	check_model(s, want, t, N);
+	store_close(&s);
+	s = tu_open(dir, 0, NULL);
+	check_model(s, want, t, N);
+	store_close(&s);
 	tu_rmtree(dir);
 }
 

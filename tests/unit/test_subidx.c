@@ -1,5 +1,6 @@
 /* test_subidx.c - the open-addressing index (store/subidx.c): insert,
- * overwrite, growth, packing limits and the bytes it costs per entry. */
+ * overwrite, growth, placement, packing limits and the bytes it costs per
+ * entry. */
 #include <criterion/criterion.h>
 
 #include "bnd.h"
@@ -8,6 +9,16 @@
 static uint64_t num(uint64_t i)
 {
 	return 100000000ULL + i * 2654435761ULL % 899999999999999ULL;
+}
+
+/* Slot j as the hint stores it: its hot and cold words side by side. */
+static const uint64_t *slot_at(const struct subidx *x, uint64_t j, uint64_t out[2])
+{
+	cr_assert_neq(j, SUBIDX_NONE);
+	cr_assert_lt(j, x->cap);
+	out[0] = x->hot[j];
+	out[1] = x->cold[j];
+	return out;
 }
 
 Test(subidx, finds_what_was_put_and_nothing_else)
@@ -21,14 +32,14 @@ Test(subidx, finds_what_was_put_and_nothing_else)
 	}
 	cr_assert_eq(x.n, 100000);
 	for (uint64_t i = 0; i < 100000; i++) {
-		const uint64_t *s = subidx_find(&x, num(i));
-		cr_assert_not_null(s);
+		uint64_t b[2];
+		const uint64_t *s = slot_at(&x, subidx_find(&x, num(i)), b);
 		cr_assert_eq(subidx_number(s), num(i));
 		cr_assert_eq(subidx_state(s), 1 + i % 4);
 		cr_assert_eq(subidx_tms(s), i * 1000);
 		cr_assert_eq(subidx_ord(s), i);
 	}
-	cr_assert_null(subidx_find(&x, 99999999ULL));
+	cr_assert_eq(subidx_find(&x, 99999999ULL), SUBIDX_NONE);
 	subidx_free(&x);
 	subidx_free(&x);   /* safe twice */
 }
@@ -42,7 +53,8 @@ Test(subidx, overwrite_reports_the_old_state_and_keeps_one_entry)
 	cr_assert_eq(subidx_put(&x, num(1), 3, 6, 1, &old), 0);
 	cr_assert_eq(old, 1);
 	cr_assert_eq(x.n, 1);
-	const uint64_t *s = subidx_find(&x, num(1));
+	uint64_t b[2];
+	const uint64_t *s = slot_at(&x, subidx_find(&x, num(1)), b);
 	cr_assert_eq(subidx_state(s), 3);
 	cr_assert_eq(subidx_ord(s), 1);
 	subidx_free(&x);
@@ -96,7 +108,47 @@ Test(subidx, failed_growth_changes_nothing)
 	cr_assert_eq(rc, BND_E_NOMEM);
 	cr_assert_eq(x.cap, cap);
 	cr_assert_eq(x.n, n);
-	cr_assert_null(subidx_find(&x, num(i)));
-	cr_assert_not_null(subidx_find(&x, num(0)));
+	cr_assert_eq(subidx_find(&x, num(i)), SUBIDX_NONE);
+	cr_assert_neq(subidx_find(&x, num(0)), SUBIDX_NONE);
 	subidx_free(&x);
+}
+
+/* subidx_place into a table of another size (what compaction and growth
+ * do) keeps every entry findable with both of its words, and a full table
+ * keeps an empty slot in every probe chain. */
+Test(subidx, place_moves_entries_between_tables_of_any_size)
+{
+	struct subidx a, b;
+	cr_assert_eq(subidx_init(&a, 5000), 0);
+	for (uint64_t i = 0; i < 5000; i++)
+		cr_assert_eq(subidx_put(&a, num(i), 1 + i % 4, i * 7, i, NULL), 0);
+	uint64_t caps[] = { 64, subidx_cap_for(2500), a.cap, a.cap * 3 };
+	for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
+		cr_assert_eq(subidx_alloc(&b, caps[c]), 0);
+		cr_assert_eq(b.cap, caps[c]);
+		uint64_t moved = 0;
+		for (uint64_t i = 0; i < a.cap && b.n < b.grow_at; i++) {
+			if (a.hot[i] && subidx_w0_state(a.hot[i]) != 3) {
+				subidx_place(&b, a.hot[i], subidx_w1_with_ord(a.cold[i], moved));
+				moved++;
+			}
+		}
+		cr_assert_eq(b.n, moved);
+		for (uint64_t i = 0; i < a.cap; i++) {
+			if (!a.hot[i] || subidx_w0_state(a.hot[i]) == 3)
+				continue;
+			uint64_t j = subidx_find(&b, subidx_w0_number(a.hot[i]));
+			if (j == SUBIDX_NONE)
+				continue;   /* the small table was full before it came */
+			cr_assert_eq(b.hot[j], a.hot[i]);
+			cr_assert_eq(subidx_w_tms(b.hot[j], b.cold[j]), subidx_w_tms(a.hot[i], a.cold[i]));
+			cr_assert_lt(subidx_w1_ord(b.cold[j]), moved);
+		}
+		uint64_t empty = 0;
+		for (uint64_t i = 0; i < b.cap; i++)
+			empty += !b.hot[i];
+		cr_assert_gt(empty, 0);
+		subidx_free(&b);
+	}
+	subidx_free(&a);
 }

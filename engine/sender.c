@@ -53,6 +53,7 @@
 
 #include "bnd.h"
 #include "limiter.h"
+#include "metrics.h"
 #include "phone.h"
 #include "scheduler.h"
 #include "waclient.h"
@@ -956,10 +957,44 @@ static void text_outcome(struct sender *s, struct stext *t, const struct wa_resu
 	s->texts_later = t;
 }
 
+/* count_outcome - one API answer into the metrics: accepted, retried or
+ * failed by error code, throttles, uncertain. The journal stays the
+ * source of truth; these are the operator's live view. */
+static void count_outcome(struct sender *s, const struct wa_result *r)
+{
+	struct metrics_set *m = s->cfg.metrics;
+	if (!m)
+		return;
+	int code = fail_code(r);
+	switch (r->outcome) {
+	case WA_ACCEPTED:
+		metrics_counter_inc(m->messages[METRICS_OUT_ACCEPTED]);
+		break;
+	case WA_RETRY_THROTTLE:
+		metrics_counter_inc(m->throttles);
+		metrics_set_retried(m, code);
+		break;
+	case WA_RETRY_PAIR:
+		metrics_counter_inc(m->pair_throttles);
+		metrics_set_retried(m, code);
+		break;
+	case WA_RETRY_TRANSIENT:
+		metrics_set_retried(m, code);
+		break;
+	case WA_UNCERTAIN:
+		metrics_counter_inc(m->messages[METRICS_OUT_UNCERTAIN]);
+		break;
+	default:   /* failed for the recipient, or a campaign/engine stop */
+		metrics_set_failed(m, code);
+		break;
+	}
+}
+
 static void on_done(void *ud, const struct wa_result *r, uint64_t now)
 {
 	struct sreq *q = ud;
 	struct sender *s = q->s;
+	count_outcome(s, r);
 	if (q->kind == REQ_TEXT)
 		text_outcome(s, q->text, r, now);
 	else
@@ -1174,6 +1209,8 @@ static void dispatch(struct sender *s, uint64_t now)
 				                         st == SUB_INVALID ? JSKIP_INVALID
 				                                           : JSKIP_UNSUBSCRIBED, NULL);
 				s->st.skipped++;
+				if (s->cfg.metrics)
+					metrics_counter_inc(s->cfg.metrics->messages[METRICS_OUT_SKIPPED]);
 				release(s, n);
 				appended = 1;
 				if (rc && rc != BND_E_JOURNAL_FINAL) {

@@ -85,6 +85,8 @@ typedef void (*sender_notice_fn)(void *ud, const char *notice_id, enum notice_st
 /* Called every progress_ns on the loop thread while notices are active. */
 typedef void (*sender_progress_fn)(void *ud, struct sender *s, uint64_t now_ns);
 
+struct metrics_set;
+
 struct sender_config {
 	const char *data_dir;          /* notices live in DATA_DIR/notices */
 	struct store *store;           /* borrowed writer handle: opt-out checks
@@ -126,6 +128,10 @@ struct sender_config {
 	const char *notice_template;   /* default template for notices without one
 	                                  (NULL: plain text messages) */
 	const char *notice_lang;       /* its language (NULL: "it") */
+
+	struct metrics_set *metrics;   /* borrowed; every API answer is counted in
+	                                  banditore_messages_total and the
+	                                  throttle counters (NULL: not counted) */
 
 	sender_notice_fn on_notice;    /* may be NULL */
 	sender_progress_fn on_progress;/* may be NULL */

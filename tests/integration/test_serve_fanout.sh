@@ -70,5 +70,11 @@ note "status webhooks reached the notice's journal (sender while running, serve 
 wait_for 20 ge $((N - skipped - before)) status_field delivered ||
 	fail "delivered statuses journaled: $(status_field delivered)"
 scrape --value 'banditore_statuses_total{status="delivered"}' >/dev/null || fail "scrape"
+note "the sender counts every API answer in /metrics"
+acc=$(scrape --value 'banditore_messages_total{outcome="accepted"}') || fail "scrape accepted"
+skp=$(scrape --value 'banditore_messages_total{outcome="skipped"}') || fail "scrape skipped"
+# Welcomes and replies are API answers too, so accepted counts at least the notice's.
+[ "${acc%.*}" -ge $((N - skipped)) ] || fail "messages_total accepted $acc < $((N - skipped))"
+[ "${skp%.*}" = "$skipped" ] || fail "messages_total skipped $skp != $skipped"
 stop_serve TERM || fail "serve exited $?"
 echo "ok: serve fan-out (skipped $skipped of $OFF opted out mid-fan-out)"

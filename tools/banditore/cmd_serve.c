@@ -361,7 +361,7 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 	struct serve_opts o = { 0 };
 	struct store *st = NULL;
 	struct metrics *reg = NULL;
-	struct metrics_set ms;
+	struct metrics_set ms = { 0 };   /* NULL handles count nothing */
 	struct httpd *h = NULL;
 	struct service *svc = NULL;
 	struct opapi *api = NULL;
@@ -473,6 +473,10 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		.on_notice = on_notice_end,
 		.on_progress = on_sender_progress,
 		.ud = &snd,
+		/* Registered below, once the loop backend is known; the sender
+		 * has no work before the HTTP server and the notice resume start,
+		 * both after the registration. */
+		.metrics = &ms,
 	};
 	if (pthread_create(&snd.th, NULL, sender_main, &snd) != 0) {
 		cli_error("cannot start the sender thread");

@@ -8,6 +8,10 @@
 #include "phone.h"
 #include "sublog.h"
 #include "subidx.h"
+#include "store_int.h"   /* white box: the index's two arrays */
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 static const uint8_t EX_ID[16] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
                                    0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10 };
@@ -164,6 +168,56 @@ Test(store_format, a_real_store_writes_the_example_record)
 	cr_assert_eq(memcmp(b + FMT_SEG_HDR_LEN, want + FMT_SEG_HDR_LEN, wn - FMT_SEG_HDR_LEN), 0);
 	free(b);
 	free(md);
+	tu_rmtree(dir);
+}
+
+/*
+ * The hint body is what FORMAT.md says: after the 128-byte header, every
+ * slot as w0 then w1 (little-endian), in table order, then the block map
+ * and the source window; the body checksum covers exactly that. The index
+ * keeps w0 and w1 in two arrays and the hint writer interleaves them in
+ * chunks: a table of more slots than one chunk (65536) must come out
+ * slot for slot.
+ */
+Test(store_format, hint_body_is_the_slots_as_w0_w1_pairs)
+{
+	char dir[256], hp[512];
+	tu_tmpdir(dir, sizeof dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	for (uint64_t i = 0; i < 90000; i++)
+		cr_assert_eq(store_append(s, tu_num(i), 1 + i % 4, 1700000000000ULL + i * 977,
+		                          (const uint8_t *)"w", i % 3 ? 1 : 0, NULL), 0);
+	cr_assert_eq(store_checkpoint(s), 0);
+	tu_path(hp, sizeof hp, dir, FMT_HINT_NAME);
+	size_t len;
+	uint8_t *b = tu_read_file(hp, &len);
+	cr_assert_not_null(b);
+	uint64_t cap = le64_get(b + FMT_HINT_OFF_CAP), nblk = le64_get(b + FMT_HINT_OFF_NBLK);
+	uint64_t nsrc = le64_get(b + FMT_HINT_OFF_NSRC);
+	cr_assert_eq(cap, s->idx.cap);
+	cr_assert_gt(cap, 65536, "more slots than one write chunk");
+	cr_assert_eq(len, FMT_HINT_HDR_LEN + cap * FMT_SLOT_BYTES + nblk * 8 + nsrc * 8);
+	cr_assert_eq(le64_get(b + FMT_HINT_OFF_ENTRIES), s->idx.n);
+	const uint8_t *body = b + FMT_HINT_HDR_LEN;
+	for (uint64_t i = 0; i < cap; i++) {
+		const uint8_t *sl = body + i * FMT_SLOT_BYTES;
+		cr_assert_eq(le64_get(sl), s->idx.hot[i], "slot %llu w0", (unsigned long long)i);
+		cr_assert_eq(le64_get(sl + 8), s->idx.cold[i], "slot %llu w1", (unsigned long long)i);
+	}
+	/* A slot decodes to what the store answers. */
+	uint64_t j = subidx_find(&s->idx, tu_num(12345));
+	cr_assert_neq(j, SUBIDX_NONE);
+	uint64_t slot[2] = { le64_get(body + j * FMT_SLOT_BYTES), le64_get(body + j * FMT_SLOT_BYTES + 8) };
+	enum sub_state st;
+	uint64_t t;
+	cr_assert_eq(store_get(s, tu_num(12345), &st, &t), 0);
+	cr_assert_eq(subidx_number(slot), tu_num(12345));
+	cr_assert_eq(subidx_state(slot), st);
+	cr_assert_eq(subidx_tms(slot), t);
+	cr_assert_eq(XXH3_64bits_withSeed(body, len - FMT_HINT_HDR_LEN, FMT_HINT_SEED),
+	             le64_get(b + FMT_HINT_OFF_BODYSUM));
+	free(b);
+	store_close(&s);
 	tu_rmtree(dir);
 }
 

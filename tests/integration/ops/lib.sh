@@ -12,8 +12,10 @@
 set -euo pipefail
 : "${BANDITORE_BIN:?}" "${WA_MOCK_BIN:?}" "${BUILD_DIR:?}"
 OPS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TMP=$(mktemp -d /tmp/ops-test.XXXXXX)
-PIDS=()
+# shellcheck source=../common.sh
+. "$OPS/../common.sh"
+ITEST_GRACE=1
+itest_init ops-test
 export BANDITORE_WA_TOKEN=wa-token-for-tests
 export BANDITORE_APP_SECRET=app-secret-for-tests
 export BANDITORE_VERIFY_TOKEN=verify-token-for-tests
@@ -21,52 +23,6 @@ export BANDITORE_ADMIN_TOKEN=admin-token-for-tests
 export WA_MOCK_TOKEN=$BANDITORE_WA_TOKEN
 export WA_MOCK_APP_SECRET=$BANDITORE_APP_SECRET
 LOAD=$BUILD_DIR/tests/webhook_load
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${PIDS[@]}"; do
-		for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	[ "${KEEP_TMP:-0}" = 1 ] && echo "kept $TMP" >&2 || rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$TMP"/*.err; do
-		[ -f "$f" ] && { echo "--- $f" >&2; tail -8 "$f" >&2; }
-	done
-	exit 1
-}
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# wait_file FILE SECONDS
-wait_file() {
-	local i
-	for ((i = 0; i < $2 * 20; i++)); do
-		[ -s "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
-
-# stop_pid PID: TERM, at most 15 s, then KILL; returns the exit status.
-stop_pid() {
-	local p=$1 rc=0
-	kill -TERM "$p" 2>/dev/null || true
-	for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-	kill -KILL "$p" 2>/dev/null || true
-	wait "$p" 2>/dev/null || rc=$?
-	return $rc
-}
 
 # start_stack NAME -- [serve flags...]
 #   env MOCK_FLAGS: extra wa-mock flags (default: --rate 0 --pair-rate 0 and

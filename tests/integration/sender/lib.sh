@@ -7,39 +7,13 @@ set -euo pipefail
 : "${BANDITORE_BIN:?BANDITORE_BIN must name the banditore binary}"
 : "${WA_MOCK_BIN:?WA_MOCK_BIN must name the wa-mock binary}"
 SENDER_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TMP=$(mktemp -d /tmp/sender-test.XXXXXX)
-PIDS=()
+# shellcheck source=../common.sh
+. "$SENDER_LIB/../common.sh"
+itest_init sender-test
 export WA_MOCK_TOKEN=test-token
 export BANDITORE_WA_TOKEN=test-token
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$TMP"/*.err; do
-		[ -f "$f" ] && { echo "--- $f" >&2; tail -8 "$f" >&2; }
-	done
-	exit 1
-}
-
 note() { echo "# $*" >&2; }
-
-wait_file() { # FILE SECONDS
-	local i
-	for ((i = 0; i < $2 * 20; i++)); do
-		[ -s "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # start_mock NAME [wa-mock flags...]: sets MOCK_PID, MOCK_URL.
 start_mock() {
@@ -54,15 +28,7 @@ start_mock() {
 	MOCK_URL="http://127.0.0.1:$(cat "$TMP/$name.port")"
 }
 
-stop_mock() {
-	kill -TERM "$MOCK_PID" 2>/dev/null || true
-	local i
-	for ((i = 0; i < 200; i++)); do
-		kill -0 "$MOCK_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	wait "$MOCK_PID" 2>/dev/null || true
-}
+stop_mock() { stop_pid "$MOCK_PID" TERM 10 || true; }
 
 mock_stats() { curl -s --max-time 5 "$MOCK_URL/mock/stats"; }
 

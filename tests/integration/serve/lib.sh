@@ -9,42 +9,17 @@ set -euo pipefail
 : "${WA_MOCK_BIN:?WA_MOCK_BIN must name the wa-mock binary}"
 SERVE_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 HOOK="$SERVE_LIB/hook.py"
-TMP=$(mktemp -d /tmp/serve-test.XXXXXX)
-PIDS=()
+# shellcheck source=../common.sh
+. "$SERVE_LIB/../common.sh"
+itest_init serve-test
+FAIL_TAIL=15
 export WA_MOCK_TOKEN=test-token
 export BANDITORE_WA_TOKEN=test-token
 export BANDITORE_APP_SECRET=serve-test-secret
 export WA_MOCK_APP_SECRET=serve-test-secret
 export BANDITORE_VERIFY_TOKEN=serve-verify-token
 
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$TMP"/*.err; do
-		[ -f "$f" ] && { echo "--- $f" >&2; tail -15 "$f" >&2; }
-	done
-	exit 1
-}
-
 note() { echo "# $(date +%T.%N | cut -c1-12) $*" >&2; }
-
-wait_file() { # FILE SECONDS
-	local i
-	for ((i = 0; i < $2 * 20; i++)); do
-		[ -s "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # start_mock [wa-mock flags...]: sets MOCK_PID, MOCK_URL.
 start_mock() {
@@ -75,18 +50,7 @@ start_serve() {
 
 # stop_serve [SIGNAL]: signal serve (TERM), wait at most 20 s; returns its
 # exit status (124 when it did not stop).
-stop_serve() {
-	local sig=${1:-TERM} i
-	kill "-$sig" "$SERVE_PID" 2>/dev/null || true
-	for ((i = 0; i < 400; i++)); do
-		kill -0 "$SERVE_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -0 "$SERVE_PID" 2>/dev/null && return 124
-	local rc=0
-	wait "$SERVE_PID" || rc=$?
-	return $rc
-}
+stop_serve() { stop_pid "$SERVE_PID" "${1:-TERM}" 20; }
 
 hook() { timeout -s KILL 120 python3 "$HOOK" "$PORT" "$@"; }
 
@@ -139,13 +103,6 @@ no_full_numbers() {
 		grep -F -f "$2" "$1" | head -3 >&2
 		fail "a full phone number appears in $1"
 	fi
-}
-
-# free_port: a free loopback TCP port (bound and released; the caller binds
-# it again at once, so a collision is unlikely, and the start fails loudly
-# if one happens).
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
 # body OUT PYTHON_EXPR: write a webhook body built with hook.py's helpers

@@ -5,37 +5,11 @@
 set -euo pipefail
 : "${WA_MOCK_BIN:?WA_MOCK_BIN must name the wa-mock binary}"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-TMP=$(mktemp -d /tmp/wamock-test.XXXXXX)
-PIDS=()
+# shellcheck source=../common.sh
+. "$HERE/../common.sh"
+itest_init wamock-test
+FAIL_TAIL=5
 export WA_MOCK_TOKEN=test-token
-
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "FAIL: $*" >&2
-	for f in "$TMP"/*.err; do
-		[ -f "$f" ] && { echo "--- $f" >&2; tail -5 "$f" >&2; }
-	done
-	exit 1
-}
-
-# wait_file FILE SECONDS: until FILE exists and is not empty.
-wait_file() {
-	local i
-	for ((i = 0; i < $2 * 20; i++)); do
-		[ -s "$1" ] && return 0
-		sleep 0.05
-	done
-	return 1
-}
 
 # start_mock NAME [wa-mock flags...]: sets MOCK_PID, MOCK_PORT, MOCK_URL.
 start_mock() {
@@ -53,20 +27,7 @@ start_mock() {
 
 # stop_mock [SIGNAL]: signal MOCK_PID (TERM), wait at most 10 s, return its
 # exit status (124 if it did not stop).
-stop_mock() {
-	local sig=${1:-TERM} i
-	kill "-$sig" "$MOCK_PID" 2>/dev/null || true
-	for ((i = 0; i < 200; i++)); do
-		kill -0 "$MOCK_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$MOCK_PID" 2>/dev/null; then
-		return 124
-	fi
-	local rc=0
-	wait "$MOCK_PID" || rc=$?
-	return $rc
-}
+stop_mock() { stop_pid "$MOCK_PID" "${1:-TERM}" 10; }
 
 # call METHOD PATH [BODY [AUTH]]: the status in $HTTP, the body in $TMP/body.
 call() {

@@ -112,7 +112,7 @@ const char *notice_reason_name(enum notice_reason r)
 {
 	static const char *const names[NOTICE_REASON_COUNT] = {
 		"none", "operator", "campaign_error", "engine_error", "expiry", "local_error",
-		"complete",
+		"complete", "shutdown",
 	};
 	if ((unsigned)r >= NOTICE_REASON_COUNT)
 		return "?";

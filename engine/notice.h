@@ -85,8 +85,10 @@ enum notice_reason {
 	NOTICE_REASON_EXPIRY = 4,
 	NOTICE_REASON_LOCAL = 5,      /* a local failure (disk full, no memory) */
 	NOTICE_REASON_COMPLETE = 6,   /* DONE: every recipient final */
+	NOTICE_REASON_SHUTDOWN = 7,   /* PAUSED by the process stopping (SIGTERM
+	                                 or SIGINT): `serve` resumes it at start */
 };
-#define NOTICE_REASON_COUNT 7
+#define NOTICE_REASON_COUNT 8
 
 /* Names for reports: "queued", "running", ...; "?" when unknown. */
 const char *notice_state_name(enum notice_state st);

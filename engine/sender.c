@@ -563,7 +563,11 @@ int sender_cancel(struct sender *s, const char *id)
 	if (n->ended)
 		return BND_E_CLOSED;
 	end_notice(s, n, NOTICE_CANCELLED, NOTICE_REASON_OPERATOR, 0, loop_now(s->l));
-	return 0;
+	/* The caller answers the operator once this returns: the cancel must
+	 * be durable by then, or a GET right after the answer (it reads the
+	 * journal) still says running, and a crash could forget the cancel.
+	 * One fdatasync on the loop thread, for a rare operator action. */
+	return n->j ? journal_commit(n->j) : 0;
 }
 
 static void on_post_op(void *ud, uint64_t now)
@@ -1378,7 +1382,10 @@ static void on_stop(void *ud, uint64_t now)
 	for (int i = 0; i < SCHED_MAX_NOTICES; i++) {
 		struct snotice *n = &s->notices[i];
 		if (n->used && !n->ended)
-			end_notice(s, n, NOTICE_PAUSED, NOTICE_REASON_OPERATOR, 0, now);
+			end_notice(s, n, NOTICE_PAUSED,
+			           (s->cfg.flags & SENDER_SHUTDOWN_RESUMES) ? NOTICE_REASON_SHUTDOWN
+			                                                    : NOTICE_REASON_OPERATOR,
+			           0, now);
 	}
 	bnd_log(BND_LOG_INFO, MOD, "stopping: waiting for %u request(s) in flight",
 	        waclient_inflight(s->wc));

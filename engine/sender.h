@@ -53,6 +53,12 @@ struct sender;
 /* Flags of sender_config.flags */
 #define SENDER_EXIT_WHEN_IDLE 1u  /* sender_run returns once no notice is
                                      active and no text is pending (CLI) */
+#define SENDER_SHUTDOWN_RESUMES 2u /* sender_shutdown pauses the running
+                                     notices with the reason SHUTDOWN, which
+                                     `serve` resumes at its next start
+                                     (serve); without it the reason is
+                                     OPERATOR: a Ctrl-C of `send` is a
+                                     person's decision, kept until `resume` */
 
 /* Defaults (0 in the config means these). */
 #define SENDER_WINDOW_DEFAULT 64u

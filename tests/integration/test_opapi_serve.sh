@@ -127,21 +127,23 @@ v=$("$BUILD_DIR/tests/prom_check" --value 'banditore_notice_start_seconds_count{
 v=$("$BUILD_DIR/tests/prom_check" --value 'banditore_operator_requests_total{outcome="ok"}' "$TMP/metrics.txt")
 [ "$v" -gt 5 ] || fail "operator_requests_total{ok} = $v"
 
-# ---- a restart pauses a fan-out; POST .../resume finishes it --------------------
+# ---- a restart pauses a fan-out (reason shutdown); the next serve resumes it ----
 api POST /v1/notices '{"category":"disruption","text":"Scuole chiuse domani"}'
 [ "$HTTP" = 202 ] || fail "disruption: $HTTP $BODY"
 DI=$(jq_py "j['id']")
 sleep 2
 stop_pid "$SERVE_PID" || fail "serve did not stop cleanly"
 stop_pid "$MOCK_PID" || true
+"$BANDITORE_BIN" --data "$DATA" status --json "$DI" >"$TMP/paused.json" 2>"$TMP/status.err" ||
+	fail "status of the paused notice"
+BODY=$(cat "$TMP/paused.json")
+[ "$(jq_py "(j['state'], j['stop_reason'])")" = "('paused', 'shutdown')" ] ||
+	fail "after a clean stop: $BODY"
+[ "$(jq_py "j['remaining']")" -gt 0 ] || fail "nothing left after the stop (the test needs a slower rate)"
 MOCK_FLAGS="--rate 0 --pair-rate 0 --latency-ms 20:60 --record $TMP/sent.jsonl" DATA_NAME=s \
 	start_stack s2 -- --rate $RATE --window $WINDOW --connections $WINDOW --pair-interval 0
-api GET "/v1/notices/$DI"
-[ "$(jq_py "j['state']")" = paused ] || fail "after the restart: $BODY"
-[ "$(jq_py "j['remaining']")" -gt 0 ] || fail "nothing left after the restart (the test needs a slower rate)"
-api POST "/v1/notices/$DI/resume"
-[ "$HTTP" = 200 ] || fail "resume: $HTTP $BODY"
 wait_state "$DI" done 60
+grep -q "notice $DI resumed" "$TMP/s2.err" || fail "serve did not log the resume of $DI"
 api GET "/v1/notices/$DI"
 UNC=$(jq_py "j['uncertain']")
 python3 - "$TMP/sent.jsonl" "$DI" $N "$UNC" <<'PY' || fail "the resumed notice"

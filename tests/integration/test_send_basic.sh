@@ -78,7 +78,7 @@ kill -0 "$SPID" 2>/dev/null && fail "send still running 10 s after SIGINT"
 rc=0
 wait "$SPID" || rc=$?
 [ $rc -eq 7 ] || fail "SIGINT exit $rc, expected 7: $(tail -3 "$TMP/slow.err")"
-[ "$(jget "$TMP/slow.json" "j['state']")" = paused ] || fail "state after SIGINT"
+[ "$(jget "$TMP/slow.json" "(j['state'], j['stop_reason'])")" = "('paused', 'operator')" ] || fail "state after SIGINT (a person's Ctrl-C: serve must not resume it)"
 [ "$(jget "$TMP/slow.json" "j['in_flight']")" = 0 ] || fail "in flight after SIGINT"
 grep -q "resume" "$TMP/slow.err" "$TMP/slow.json" 2>/dev/null || true
 bnd --data "$D" resume "$sid" --api-base "$MOCK_URL" --rate 0 --window 64 --json \

@@ -235,9 +235,12 @@ static int notice_status(void *ud, const char *id, uint32_t ordinal, enum journa
 	return rc;
 }
 
-/* Notices a crash interrupted (RUNNING), or created and never started
- * (QUEUED), continue when serve starts: no subscriber is skipped. PAUSED
- * ones (an operator's pause, or a clean stop) wait for the operator. */
+/* Notices a crash interrupted (RUNNING), a clean stop paused (PAUSED for
+ * the reason SHUTDOWN: a restart must not leave an alert half sent until
+ * someone notices), or created and never started (QUEUED) continue when
+ * serve starts: no subscriber is skipped. A notice a person paused, or
+ * one stopped by an API error, waits for the operator. The sender's
+ * scheduler orders them by priority, so an emergency goes first. */
 static void on_resumed(void *ud, int rc)
 {
 	const char *id = ud;
@@ -263,9 +266,11 @@ static void resume_notices(const char *data_dir, struct sender_thread *t,
 		if (journal_open_notice(&j, data_dir, (*ids)[i], NULL, &jo, NULL))
 			continue;
 		enum notice_state st;
-		journal_state(j, &st, NULL, NULL);
+		enum notice_reason why;
+		journal_state(j, &st, &why, NULL);
 		journal_close(&j);
-		if (st != NOTICE_RUNNING && st != NOTICE_QUEUED)
+		if (st != NOTICE_RUNNING && st != NOTICE_QUEUED &&
+		    !(st == NOTICE_PAUSED && why == NOTICE_REASON_SHUTDOWN))
 			continue;
 		pthread_rwlock_rdlock(&t->lock);
 		rc = t->s ? sender_post_add(t->s, (*ids)[i], on_resumed, (*ids)[i]) : BND_E_CLOSED;
@@ -468,6 +473,7 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		.commit_interval_ns = c->commit_interval_ns,
 		.wall_offset_ns = (int64_t)(clock_wall_ms(NULL) * NS_MS - mono),
 		.seed = mono,
+		.flags = SENDER_SHUTDOWN_RESUMES,
 		.notice_template = c->notice_template,
 		.notice_lang = c->notice_lang,
 		.on_notice = on_notice_end,

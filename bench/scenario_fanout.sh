@@ -151,7 +151,7 @@ undici_setup() {
     echo "undici: npm ci in $UD" >&2
     if ! (cd "$UD" && timeout 180 npm ci --no-audit --no-fund --prefer-offline \
           --fetch-retries=1 --fetch-timeout=30000 --loglevel=error) >"$T/npm.log" 2>&1; then
-      echo "undici unavailable npm ci failed: $(tail -2 "$T/npm.log" | tr '\n' ' ' | tail -c 200)" >>"$PEERS"
+      echo "undici unavailable npm ci failed: $(grep -m2 'npm error' "$T/npm.log" | tr '\n' ' ' | tail -c 200)" >>"$PEERS"
       rm -rf "$UD/node_modules"
       return 1
     fi
@@ -174,16 +174,17 @@ kannel_setup() {
   echo "kannel ok kannel $(dpkg-query -W -f='${Version}' kannel 2>/dev/null || echo '?'), max-pending-submits $C1, HTTP SMSC generic (GET)" >>"$PEERS"
 }
 
-# kannel_start: sets BB_PID SB_PID KHTTP (smsbox's sendsms port); retried
+# kannel_start: sets BB_PID SB_PID KHTTP (smsbox's sendsms port) KADMIN
+# (bearerbox's admin port); retried
 # on other ports when a box does not come up.
 kannel_start() {
-  local K=$T/kannel try i ap sp
+  local K=$T/kannel try i sp
   for try in 1 2 3; do
     rm -rf "$K"; mkdir -p "$K/store"
-    ap=$(bench_freeport); sp=$(bench_freeport); KHTTP=$(bench_freeport)
+    KADMIN=$(bench_freeport); sp=$(bench_freeport); KHTTP=$(bench_freeport)
     cat >"$K/kannel.conf" <<EOF
 group = core
-admin-port = $ap
+admin-port = $KADMIN
 admin-password = bench
 status-password = bench
 admin-allow-ip = "127.0.0.1"
@@ -218,7 +219,7 @@ EOF
     "${PIN_CLI[@]}" bearerbox "$K/kannel.conf" >"$K/bearerbox.out" 2>&1 &
     BB_PID=$!; bench_track "$BB_PID"
     for ((i = 0; i < 100; i++)); do
-      curl -s --max-time 1 "http://127.0.0.1:$ap/status.txt?password=bench" 2>/dev/null |
+      kannel_status 2>/dev/null |
         grep -q 'HTTP:generic.*online' && break
       kill -0 "$BB_PID" 2>/dev/null || break
       sleep 0.1
@@ -226,7 +227,7 @@ EOF
     "${PIN_CLI[@]}" smsbox "$K/kannel.conf" >"$K/smsbox.out" 2>&1 &
     SB_PID=$!; bench_track "$SB_PID"
     for ((i = 0; i < 100; i++)); do
-      curl -s --max-time 1 "http://127.0.0.1:$ap/status.txt?password=bench" 2>/dev/null |
+      kannel_status 2>/dev/null |
         grep -q 'smsbox:.*on-line' && bench_wait_http "$KHTTP" 1 && return 0
       kill -0 "$SB_PID" 2>/dev/null && kill -0 "$BB_PID" 2>/dev/null || break
       sleep 0.1
@@ -235,6 +236,13 @@ EOF
     bench_stop "$SB_PID"; bench_stop "$BB_PID"
   done
   return 1
+}
+
+kannel_status() { curl -s --max-time 2 "http://127.0.0.1:$KADMIN/status.txt?password=bench" 2>/dev/null; }
+
+# kannel_sent: "SENT FAILED" as bearerbox's HTTP SMSC counts them.
+kannel_sent() {
+  kannel_status | sed -n 's/.*HTTP:generic.*sent: sms \([0-9]*\) .*failed \([0-9]*\),.*/\1 \2/p'
 }
 
 # kannel_feed COUNT FIRST: COUNT sendsms requests for distinct numbers from
@@ -259,26 +267,29 @@ kannel_wait() {
 }
 
 kannel_run() { # conns
-  local c=$1 base acc t0 c0 b0 c1 b1 got last bad rss
+  local c=$1 base acc t0 c0 b0 c1 b1 got last bad rss sent0 sent1 kfail
   if ! kannel_start; then peer_failed kannel "$c" "did not start"; return 0; fi
   # warm-up (not recorded): 500 messages through, delivered
   base=$(counted)
   acc=$(kannel_feed 500 9000000)
   kannel_wait "$base" 500 || true
   base=$(counted)
+  read -r sent0 kfail < <(kannel_sent) || true
   c0=$(bench_cpu_ticks "$BB_PID" "$SB_PID"); b0=$(bench_cpu_ticks "$BB_PID")
   t0=$(date +%s.%N)
   acc=$(kannel_feed "$KN" 1)
   kannel_wait "$base" "$KN" || true
   sleep 0.2   # nothing more may come: more than KN is a failure too
   c1=$(bench_cpu_ticks "$BB_PID" "$SB_PID"); b1=$(bench_cpu_ticks "$BB_PID")
+  read -r sent1 kfail < <(kannel_sent) || true
   rss=$(( $(awk '/VmHWM/ {print $2}' "/proc/$BB_PID/status") + $(awk '/VmHWM/ {print $2}' "/proc/$SB_PID/status") ))
   got=$(( $(counted) - base ))
   last=$(tail -1 "$T/counted.log" | cut -d' ' -f1)
   bad=$(tail -n "+$((base + 1))" "$T/counted.log" | awk '$3 != 200' | wc -l)
   bench_stop "$SB_PID"; bench_stop "$BB_PID"
-  if [ "$acc" != "$KN" ] || [ "$got" != "$KN" ] || [ "$bad" != 0 ]; then
-    peer_failed kannel "$c" "smsbox accepted $acc of $KN, nginx got $got ($bad not 200)"
+  if [ "$acc" != "$KN" ] || [ "$got" != "$KN" ] || [ "$bad" != 0 ] ||
+     [ "$((${sent1:-0} - ${sent0:-0}))" != "$KN" ] || [ "${kfail:-x}" != 0 ]; then
+    peer_failed kannel "$c" "smsbox accepted $acc of $KN, nginx got $got ($bad not 200), bearerbox counted $((${sent1:-0} - ${sent0:-0})) sent, ${kfail:-?} failed"
     return 0
   fi
   echo "kannel $c $(awk -v n="$KN" -v t0="$t0" -v t1="$last" -v c="$((c1 - c0))" -v b="$((b1 - b0))" -v tck="$BENCH_TCK" -v rss="$rss" 'BEGIN {

@@ -18,9 +18,10 @@
 #                             deliveries can be counted and timed
 #   stop_nginx                stops it
 #   bench_cpu_ticks PID...    utime + stime (clock ticks) of the processes
-#   bench_stat / bench_add_metric / bench_add_ratio / bench_ratio
-#                             medians of "NAME KEY {json}" result lines and
-#                             the scenario JSON's "metrics" and "ratios"
+#   bench_stat / bench_add_metric / bench_add_ratio / bench_ratio /
+#   bench_add_pair_ratio      medians of "NAME KEY {json} [round=R]" result
+#                             lines, the scenario JSON's "metrics" and
+#                             "ratios" (of medians, or per interleaved round)
 #   bench_add_wrk NAME CONNS SECONDS URL
 #                             wrk's requests/s POSTing BENCH_POST_BODY (the
 #                             machine's ceiling) into BENCH_METRICS
@@ -267,6 +268,32 @@ bench_ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN {
 		if (a == "null" || b == "null" || a == "" || b == "" || b + 0 == 0) print "null"
 		else printf "%.3f", a / b }'
+}
+
+# bench_add_pair_ratio NAME FILE A B KEY METRIC: appends to BENCH_RATIOS
+# NAME: the median, min and max over the rounds of METRIC(A) / METRIC(B),
+# pairing the lines "A KEY {json} round=R" and "B KEY {json} round=R" of
+# FILE (runs of one round ran next to each other: the machine's drift
+# cancels), "pairs" how many rounds had both, and "of_medians" the ratio of
+# the two medians (nulls when no round has both).
+bench_add_pair_ratio() {
+	local med mn mx k
+	read -r med mn mx k < <(awk -v a="$3" -v b="$4" -v key="$5" -v m="\"$6\":" '
+		$2 == key && ($1 == a || $1 == b) && match($0, / round=[0-9]+/) {
+			r = substr($0, RSTART + 7, RLENGTH - 7)
+			i = index($0, m)
+			if (i == 0) next
+			v[$1, r] = substr($0, i + length(m)) + 0
+			rounds[r] = 1
+		}
+		END {
+			for (r in rounds)
+				if (((a, r) in v) && ((b, r) in v) && v[b, r] > 0) print v[a, r] / v[b, r]
+		}' "$2" | sort -g | awk '{x[NR] = $1} END {
+			if (NR == 0) { print "null null null 0"; exit }
+			m = (NR % 2) ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2
+			printf "%.3f %.3f %.3f %d\n", m, x[1], x[NR], NR }')
+	BENCH_RATIOS="${BENCH_RATIOS:-}${BENCH_RATIOS:+,}\"$1\":{\"median\":$med,\"min\":$mn,\"max\":$mx,\"pairs\":$k,\"of_medians\":$(bench_ratio "$(bench_stat "$2" "$3" "$5" "$6" | cut -d' ' -f1)" "$(bench_stat "$2" "$4" "$5" "$6" | cut -d' ' -f1)")}"
 }
 
 # bench_add_ratio NAME A B: appends "NAME":{"median":A/B} to BENCH_RATIOS.

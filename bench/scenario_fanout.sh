@@ -96,13 +96,18 @@ FAILED=$T/failed.txt # "name conns reason" per failed run
 PEERS=$T/peers.txt   # "name status detail..." per peer set-up
 : >"$RES"; : >"$FAILED"; : >"$PEERS"
 
+# res_add NAME CONNS JSON: one successful run, tagged with its round.
+res_add() {
+  echo "$1 $2 $3 round=$ROUND" >>"$RES"
+  echo "$1 c=$2 $3" >&2
+}
 peer_failed() { # name conns reason
   echo "$1 $2 $3" >>"$FAILED"
   echo "FAILED: $1 c=$2: $3" >&2
 }
 counted() { wc -l <"$T/counted.log"; }
 
-# one run of the sender; appends "name conns {json}" to RES
+# one run of the sender; its figures go to RES
 send_run() { # name conns loop
   local name=$1 c=$2 loop=$3 out=$T/run.json
   rm -rf "$D/notices"
@@ -112,16 +117,16 @@ send_run() { # name conns loop
     echo "FAILED: $name c=$c: $(tail -3 "$T/send.err")" >&2
     exit 1
   fi
-  python3 - "$out" "$N" "$name" "$c" >>"$RES" <<'PY'
+  res_add "$name" "$c" "$(python3 - "$out" "$N" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1])); n = int(sys.argv[2]); r = m["report"]
 assert r["state"] == "done" and r["accepted"] == n and r["failed"] == 0, r
-print("%s %s %s" % (sys.argv[3], sys.argv[4], json.dumps({
+print(json.dumps({
     "msgs_per_s": n / r["elapsed_s"], "cpu_us_per_msg": m["cpu_s"] * 1e6 / n,
     "maxrss_kb": m["maxrss_kb"], "first_request_ms": r["first_request_ms"],
-    "wall_s": m["wall_s"]}, separators=(",", ":"))))
+    "wall_s": m["wall_s"]}, separators=(",", ":")))
 PY
-  echo "$name c=$c $(tail -1 "$RES" | cut -d' ' -f3-)" >&2
+)"
 }
 
 # client_run NAME CONNS COUNT CMD...: a client that prints one JSON object
@@ -135,8 +140,7 @@ client_run() {
     peer_failed "$name" "$c" "exit $rc, $ok of $count answered 200: $(tr -d '\n' <<<"$out" | tail -c 200) $(tail -c 200 "$T/client.err" | tr '\n' ' ')"
     return 0
   fi
-  echo "$name $c $out" >>"$RES"
-  echo "$name c=$c $out" >&2
+  res_add "$name" "$c" "$out"
 }
 
 # ---- undici: node + a locked undici, installed on demand (npm ci).
@@ -292,9 +296,8 @@ kannel_run() { # conns
     peer_failed kannel "$c" "smsbox accepted $acc of $KN, nginx got $got ($bad not 200), bearerbox counted $((${sent1:-0} - ${sent0:-0})) sent, ${kfail:-?} failed"
     return 0
   fi
-  echo "kannel $c $(awk -v n="$KN" -v t0="$t0" -v t1="$last" -v c="$((c1 - c0))" -v b="$((b1 - b0))" -v tck="$BENCH_TCK" -v rss="$rss" 'BEGIN {
-    printf "{\"msgs_per_s\":%.1f,\"cpu_us_per_msg\":%.3f,\"bearerbox_cpu_us_per_msg\":%.3f,\"maxrss_kb\":%d,\"wall_s\":%.3f}", n / (t1 - t0), c * 1e6 / tck / n, b * 1e6 / tck / n, rss, t1 - t0 }')" >>"$RES"
-  echo "kannel c=$c $(tail -1 "$RES" | cut -d' ' -f3-)" >&2
+  res_add kannel "$c" "$(awk -v n="$KN" -v t0="$t0" -v t1="$last" -v c="$((c1 - c0))" -v b="$((b1 - b0))" -v tck="$BENCH_TCK" -v rss="$rss" 'BEGIN {
+    printf "{\"msgs_per_s\":%.1f,\"cpu_us_per_msg\":%.3f,\"bearerbox_cpu_us_per_msg\":%.3f,\"maxrss_kb\":%d,\"wall_s\":%.3f}", n / (t1 - t0), c * 1e6 / tck / n, b * 1e6 / tck / n, rss, t1 - t0 }')"
 }
 
 # ---- naive: one curl process per message.
@@ -315,14 +318,14 @@ naive_run() { # conns (for the record: it has one connection at a time)
     peer_failed naive "$c" "$ok of $NN answered 200, nginx got $got"
     return 0
   fi
-  python3 - "$T/naive.json" "$NN" "$c" >>"$RES" <<'PY'
+  res_add naive "$c" "$(python3 - "$T/naive.json" "$NN" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1])); n = int(sys.argv[2])
-print("naive %s %s" % (sys.argv[3], json.dumps({
+print(json.dumps({
     "msgs_per_s": n / m["wall_s"], "cpu_us_per_msg": m["cpu_s"] * 1e6 / n,
-    "maxrss_kb": m["maxrss_kb"], "wall_s": m["wall_s"]}, separators=(",", ":"))))
+    "maxrss_kb": m["maxrss_kb"], "wall_s": m["wall_s"]}, separators=(",", ":")))
 PY
-  echo "naive c=$c $(tail -1 "$RES" | cut -d' ' -f3-)" >&2
+)"
 }
 
 HAVE_UNDICI=0; HAVE_KANNEL=0
@@ -335,7 +338,7 @@ BENCH_METRICS=""
 for c in $CONNS; do
   bench_add_wrk "wrk_c${c}_req_per_s" "$c" "$WRK_S" "$URL$BENCH_MSG_PATH"
   "${PIN_CLI[@]}" "$BARE" --url "$URL$BENCH_MSG_PATH" --conns "$c" --count 20000 >/dev/null
-  for r in $(seq 1 "$RUNS"); do
+  for ROUND in $(seq 1 "$RUNS"); do
     client_run bare "$c" "$N" "$BARE" --url "$URL$BENCH_MSG_PATH" --conns "$c" --count "$N" --mode epoll
     send_run send_uring "$c" io_uring
     send_run send_epoll "$c" epoll
@@ -389,19 +392,15 @@ for c in $CONNS; do
     kannel) bench_add_metric "$RES" "$n" "$c" bearerbox_cpu_us_per_msg ;;
     esac
   done
-  M() { local v="M_$1_${c}_$2"; echo "${!v:-null}"; }
   for l in uring epoll; do
-    bench_add_ratio "c${c}_${l}_vs_bare_rate" "$(M "send_$l" msgs_per_s)" "$(M bare msgs_per_s)"
-    bench_add_ratio "c${c}_${l}_vs_bare_cpu" "$(M "send_$l" cpu_us_per_msg)" "$(M bare cpu_us_per_msg)"
-  done
-  bench_add_ratio "c${c}_uring_vs_epoll_rate" "$(M send_uring msgs_per_s)" "$(M send_epoll msgs_per_s)"
-  for p in $names; do
-    case $p in bare|send_*) continue ;; esac
-    for l in uring epoll; do
-      bench_add_ratio "c${c}_${l}_vs_${p}_rate" "$(M "send_$l" msgs_per_s)" "$(M "$p" msgs_per_s)"
-      bench_add_ratio "c${c}_${l}_vs_${p}_cpu" "$(M "send_$l" cpu_us_per_msg)" "$(M "$p" cpu_us_per_msg)"
+    for p in $names; do
+      case $p in send_*) continue ;; esac
+      bench_add_pair_ratio "c${c}_${l}_vs_${p}_rate" "$RES" "send_$l" "$p" "$c" msgs_per_s
+      bench_add_pair_ratio "c${c}_${l}_vs_${p}_cpu" "$RES" "send_$l" "$p" "$c" cpu_us_per_msg
     done
   done
+  bench_add_pair_ratio "c${c}_uring_vs_epoll_rate" "$RES" send_uring send_epoll "$c" msgs_per_s
+  bench_add_pair_ratio "c${c}_uring_vs_epoll_cpu" "$RES" send_uring send_epoll "$c" cpu_us_per_msg
 done
 
 # peers: set-up status and the runs each peer failed (reasons kept).
@@ -432,7 +431,7 @@ PY
 bad_peers=$(python3 -c 'import json,sys; print(" ".join(k for k, v in json.loads(sys.argv[1]).items() if v["status"] != "ok"))' "$PEERS_JSON")
 [ -n "$bad_peers" ] && echo "peers not ok: $bad_peers" >&2
 
-printf '{"scenario":"fanout","params":{"recipients":%s,"runs":%s,"conns":"%s","window":"4 x conns","kannel_messages":%s,"kannel_feeder":"%s, %s wide","naive_messages":%s,"data":"%s","pinning":"%s","load_at_start":"%s","load_at_end":"%s","targets":"send >= 0.9x bare rate, <= 1.1x bare cpu; ahead of undici; uring >= epoll; rss <= 64 MiB; first request <= 50 ms; wa-mock 1000/s within 2%% of ideal"},"peers":%s,"metrics":{%s%s%s},"ratios":{%s},"notes":"medians of interleaved runs, ratios of medians; send cpu includes store open, snapshot and notice creation; every send run checked done with all accepted; peer runs that did not deliver their count are under peers.*.failed_runs, not in the metrics; kannel and naive run at the first connection count with smaller N (their own counts), ratios against send at N"}\n' \
+printf '{"scenario":"fanout","params":{"recipients":%s,"runs":%s,"conns":"%s","window":"4 x conns","kannel_messages":%s,"kannel_feeder":"%s, %s wide","naive_messages":%s,"data":"%s","pinning":"%s","load_at_start":"%s","load_at_end":"%s","targets":"send >= 0.9x bare rate, <= 1.1x bare cpu; ahead of undici; uring >= epoll; rss <= 64 MiB; first request <= 50 ms; wa-mock 1000/s within 2%% of ideal"},"peers":%s,"metrics":{%s%s%s},"ratios":{%s},"notes":"medians of interleaved runs; a ratio is the median (min, max) of the per-round ratios A/B (the runs of one round are next to each other in time), of_medians the ratio of the two medians; send cpu includes store open, snapshot and notice creation; every send run checked done with all accepted; peer runs that did not deliver their count are under peers.*.failed_runs, not in the metrics; kannel and naive run at the first connection count with smaller N (their own counts), ratios against send at N"}\n' \
   "$N" "$RUNS" "$CONNS" "$KN" "$KANNEL_FEED" "$C1" "$NN" "$(df -P "$T" | awk 'NR==2 {print $1}')" "$PIN_DESC" "$LOAD0" "$(bench_load)" \
   "$PEERS_JSON" "$BENCH_METRICS" "${WAMOCK_JSON:+,}" "$WAMOCK_JSON" "$BENCH_RATIOS"
 if [ "$STRICT" = 1 ] && [ -n "$bad_peers" ]; then exit 1; fi

@@ -136,6 +136,7 @@ def fmt(x):
     if a >= 1e4: return "%.1fk" % (x / 1e3)
     if a >= 100: return "%.0f" % x
     if a >= 10: return "%.1f" % x
+    if 0 < a < 0.1: return "%.2g" % x
     return "%.2f" % x
 
 m = machine; v = res["versions"]

@@ -28,77 +28,14 @@ for p in "$BARE" "$LOOP"; do
   [ -x "$p" ] || { echo "missing $p (build with -DBANDITORE_BENCH=ON)" >&2; exit 2; }
 done
 command -v nginx >/dev/null || { echo "nginx not installed" >&2; exit 2; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-T=$(mktemp -d)
-NGINX_PID=""
-cleanup() {
-  if [ -n "$NGINX_PID" ]; then kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; fi
-  rm -rf "$T"
-}
-trap cleanup EXIT
-
-BODY='{"messaging_product":"whatsapp","contacts":[{"input":"+393351234567","wa_id":"393351234567"}],"messages":[{"id":"wamid.HBgMMzkzMzUxMjM0NTY3FQIAERgSQUJDREVGMDEyMzQ1Njc4OQA="}]}'
-ncpu=$(nproc)
-pin_srv=(); pin_cli=()
-if [ "$PIN" = 1 ] && [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null; then
-  pin_srv=(taskset -c 0); pin_cli=(taskset -c 1)
-fi
-
-start_nginx() {
-  local port
-  for _ in $(seq 1 20); do
-    port=$((20000 + RANDOM % 30000))
-    cat >"$T/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-error_log $T/error.log warn;
-pid $T/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $T/body;
-  proxy_temp_path $T/proxy;
-  fastcgi_temp_path $T/fastcgi;
-  uwsgi_temp_path $T/uwsgi;
-  scgi_temp_path $T/scgi;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  server {
-    listen 127.0.0.1:$port reuseport;
-    location / {
-      default_type application/json;
-      return 200 '$BODY';
-    }
-  }
-}
-EOF
-    "${pin_srv[@]}" nginx -c "$T/nginx.conf" -p "$T" >"$T/nginx.out" 2>&1 &
-    NGINX_PID=$!
-    for _ in $(seq 1 50); do
-      if curl -s -o /dev/null -X POST "http://127.0.0.1:$port/v25.0/1/messages" 2>/dev/null; then
-        PORT=$port
-        return 0
-      fi
-      kill -0 "$NGINX_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill "$NGINX_PID" 2>/dev/null || true
-    wait "$NGINX_PID" 2>/dev/null || true
-    NGINX_PID=""
-  done
-  echo "could not start nginx" >&2
-  cat "$T/error.log" >&2 || true
-  return 1
-}
-
-start_nginx
-URL="http://127.0.0.1:$PORT"
-echo "nginx on $URL (pid $NGINX_PID)" >&2
-
-# Sanity: the body the programs parse is the success body.
-got=$(curl -s -X POST "$URL/v25.0/110000000000001/messages")
-[ "$got" = "$BODY" ] || { echo "nginx answers something else: $got" >&2; exit 1; }
+bench_init loop
+bench_pinning "$PIN"
+LOAD0=$(bench_load)
+start_nginx "$T/nginx" 1 "$BENCH_SUCCESS_BODY"
+URL=$NGINX_URL
+echo "nginx on $URL (pid $NGINX_PID); load: $(bench_load)" >&2
 
 RES=$T/results.txt
 : >"$RES"
@@ -106,7 +43,7 @@ RES=$T/results.txt
 run() {  # name conns cmd...
   local name=$1 conns=$2; shift 2
   local out
-  if ! out=$("${pin_cli[@]}" "$@"); then
+  if ! out=$("${PIN_CLI[@]}" "$@"); then
     echo "FAILED: $name conns=$conns: $out" >&2
     exit 1
   fi
@@ -114,63 +51,40 @@ run() {  # name conns cmd...
   echo "$name c=$conns $out" >&2
 }
 
-# wrk: the ceiling (Lua script makes it POST the same body).
-cat >"$T/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer bench-token"
-wrk.body = '{"messaging_product":"whatsapp","recipient_type":"individual","to":"+393350000001","type":"template","template":{"name":"allerta_meteo","language":{"code":"it"},"components":[{"type":"body","parameters":[{"type":"text","text":"Allerta meteo arancione: domenica 12 ottobre"}]}]},"biz_opaque_callback_data":"n=1;s=1"}'
-EOF
-
-WRK_JSON=""
+# wrk: the ceiling (POSTs the same body).
+BENCH_METRICS=""
 for c in $CONNS; do
-  if command -v wrk >/dev/null; then
-    w=$("${pin_cli[@]}" wrk -t1 -c"$c" -d"${WRK_S}s" -s "$T/post.lua" "$URL/v25.0/110000000000001/messages" 2>&1 || true)
-    rps=$(echo "$w" | awk '/Requests\/sec/ {print $2}')
-    non2xx=$(echo "$w" | awk '/Non-2xx/ {print $4}')
-    echo "wrk c=$c: ${rps:-?} req/s ${non2xx:+non-2xx $non2xx}" >&2
-    WRK_JSON="$WRK_JSON${WRK_JSON:+,}\"wrk_c$c\":{\"median\":${rps:-null},\"unit\":\"req/s\",\"runs\":1}"
-  fi
+  bench_add_wrk "wrk_c$c" "$c" "$WRK_S" "$URL$BENCH_MSG_PATH"
   # warm-up (not recorded)
-  "${pin_cli[@]}" "$BARE" --url "$URL/v25.0/110000000000001/messages" --conns "$c" --count 20000 >/dev/null
-  "${pin_cli[@]}" "$LOOP" --url "$URL" --conns "$c" --count 20000 >/dev/null
+  "${PIN_CLI[@]}" "$BARE" --url "$URL$BENCH_MSG_PATH" --conns "$c" --count 20000 >/dev/null
+  "${PIN_CLI[@]}" "$LOOP" --url "$URL" --conns "$c" --count 20000 >/dev/null
   for r in $(seq 1 "$RUNS"); do
-    run bare_epoll "$c" "$BARE" --url "$URL/v25.0/110000000000001/messages" --conns "$c" --count "$COUNT" --mode epoll
+    run bare_epoll "$c" "$BARE" --url "$URL$BENCH_MSG_PATH" --conns "$c" --count "$COUNT" --mode epoll
     run loop_uring "$c" "$LOOP" --url "$URL" --conns "$c" --count "$COUNT" --backend uring
     run loop_epoll "$c" "$LOOP" --url "$URL" --conns "$c" --count "$COUNT" --backend epoll
-    run bare_poll "$c" "$BARE" --url "$URL/v25.0/110000000000001/messages" --conns "$c" --count "$COUNT" --mode poll
+    run bare_poll "$c" "$BARE" --url "$URL$BENCH_MSG_PATH" --conns "$c" --count "$COUNT" --mode poll
   done
 done
 
 # Aggregate: median/min/max per (name, conns, metric); ratios of medians.
-field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
-stat() {  # name conns metric -> "median min max n"
-  grep "^$1 $2 " "$RES" | field "$3" | sort -g | awk '{a[NR]=$1} END {
-    if (NR == 0) { print "null null null 0"; exit }
-    m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-    printf "%.3f %.3f %.3f %d\n", m, a[1], a[NR], NR }'
-}
-metrics=""
-ratios=""
+BENCH_RATIOS=""
 for c in $CONNS; do
   for n in bare_epoll bare_poll loop_uring loop_epoll; do
     for m in msgs_per_s cpu_us_per_msg maxrss_kb; do
-      read -r med mn mx k < <(stat "$n" "$c" "$m")
-      unit=$([ "$m" = msgs_per_s ] && echo "msgs/s" || ([ "$m" = maxrss_kb ] && echo KiB || echo "us/msg"))
-      metrics="$metrics${metrics:+,}\"${n}_c${c}_${m}\":{\"median\":$med,\"min\":$mn,\"max\":$mx,\"unit\":\"$unit\",\"runs\":$k}"
-      eval "M_${n}_${c}_${m}=$med"
+      bench_add_metric "$RES" "$n" "$c" "$m"
     done
   done
-  r() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
   eval "ur=\$M_loop_uring_${c}_msgs_per_s; ep=\$M_loop_epoll_${c}_msgs_per_s"
   eval "urc=\$M_loop_uring_${c}_cpu_us_per_msg; epc=\$M_loop_epoll_${c}_cpu_us_per_msg"
   # The floor is the better of the two bare loops on each metric.
   eval "ba=\$(awk -v a=\$M_bare_epoll_${c}_msgs_per_s -v b=\$M_bare_poll_${c}_msgs_per_s 'BEGIN{print (a>b?a:b)}')"
   eval "bac=\$(awk -v a=\$M_bare_epoll_${c}_cpu_us_per_msg -v b=\$M_bare_poll_${c}_cpu_us_per_msg 'BEGIN{print (a<b?a:b)}')"
-  ratios="$ratios${ratios:+,}\"c${c}_uring_vs_bare_rate\":{\"median\":$(r "$ur" "$ba")},\"c${c}_uring_vs_bare_cpu\":{\"median\":$(r "$urc" "$bac")}"
-  ratios="$ratios,\"c${c}_epoll_vs_bare_rate\":{\"median\":$(r "$ep" "$ba")},\"c${c}_epoll_vs_bare_cpu\":{\"median\":$(r "$epc" "$bac")}"
-  ratios="$ratios,\"c${c}_uring_vs_epoll_rate\":{\"median\":$(r "$ur" "$ep")},\"c${c}_uring_vs_epoll_cpu\":{\"median\":$(r "$urc" "$epc")}"
+  bench_add_ratio "c${c}_uring_vs_bare_rate" "$ur" "$ba"
+  bench_add_ratio "c${c}_uring_vs_bare_cpu" "$urc" "$bac"
+  bench_add_ratio "c${c}_epoll_vs_bare_rate" "$ep" "$ba"
+  bench_add_ratio "c${c}_epoll_vs_bare_cpu" "$epc" "$bac"
+  bench_add_ratio "c${c}_uring_vs_epoll_rate" "$ur" "$ep"
+  bench_add_ratio "c${c}_uring_vs_epoll_cpu" "$urc" "$epc"
 done
-cpus=$([ ${#pin_cli[@]} -gt 0 ] && echo "pinned: nginx cpu0, client cpu1" || echo "unpinned")
-printf '{"scenario":"loop","params":{"count":%s,"runs":%s,"conns":"%s","nginx_workers":1,"http":"1.1 keep-alive","pinning":"%s","targets":"loop >= 0.9x bare rate, <= 1.1x bare cpu; uring >= epoll"},"metrics":{%s%s%s},"ratios":{%s},"notes":"ratios are of medians; the floor (bare) is the better of bare_epoll and bare_poll on each metric; every run checked %s 200s"}\n' \
-  "$COUNT" "$RUNS" "$CONNS" "$cpus" "$WRK_JSON" "${WRK_JSON:+,}" "$metrics" "$ratios" "$COUNT"
+printf '{"scenario":"loop","params":{"count":%s,"runs":%s,"conns":"%s","nginx_workers":1,"http":"1.1 keep-alive","pinning":"%s","load_at_start":"%s","targets":"loop >= 0.9x bare rate, <= 1.1x bare cpu; uring >= epoll"},"metrics":{%s},"ratios":{%s},"notes":"ratios are of medians; the floor (bare) is the better of bare_epoll and bare_poll on each metric; every run checked %s 200s"}\n' \
+  "$COUNT" "$RUNS" "$CONNS" "$PIN_DESC" "$LOAD0" "$BENCH_METRICS" "$BENCH_RATIOS" "$COUNT"

@@ -33,68 +33,19 @@ for x in "$LOAD" "$BND" "$MOCK"; do
 done
 RUNS=${RUNS:-5} DUR=${DUR:-5} WARM=${WARM:-1} CONNS=${CONNS:-64} THREADS=${THREADS:-2}
 STATUSES=${STATUSES:-100} SEED=${SEED:-1}
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+command -v nginx >/dev/null || { echo "scenario_serve: nginx not installed" >&2; exit 2; }
 export BENCH_SECRET=bench-secret-$SEED
 export BANDITORE_APP_SECRET=$BENCH_SECRET BANDITORE_WA_TOKEN=bench-token
 unset WA_MOCK_TOKEN
 
-TMP=$(mktemp -d "${SYNC_DIR:-/var/tmp}/bench-serve.XXXXXX")
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-wait_http() {   # wait_http PORT: until something answers HTTP on it (5 s)
-  for _ in $(seq 100); do
-    if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/healthz"; then return 0; fi
-    sleep 0.05
-  done
-  return 1
-}
-wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
-
-start_nginx() {
-  mkdir -p "$TMP/nginx/logs"
-  for _ in 1 2 3 4 5; do
-    NGINX_PORT=$("$LOAD" freeport)
-    cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes $THREADS;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_max_body_size 4m;
-  client_body_buffer_size 64k;
-  client_body_temp_path $TMP/nginx/body;
-  proxy_temp_path $TMP/nginx/proxy;
-  fastcgi_temp_path $TMP/nginx/fastcgi;
-  uwsgi_temp_path $TMP/nginx/uwsgi;
-  scgi_temp_path $TMP/nginx/scgi;
-  keepalive_requests 100000000;
-  keepalive_timeout 120s;
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / { return 200 "ok"; }
-  }
-}
-EOF
-    "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" \
-      -g 'daemon off;' 2>>"$TMP/nginx/logs/stderr" &
-    local pid=$!
-    if wait_http "$NGINX_PORT"; then PIDS+=("$pid"); NGINX_PID=$pid; return 0; fi
-    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-  done
-  echo "scenario_serve: nginx did not start" >&2; exit 2
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init serve "${SYNC_DIR:-/var/tmp}"
+TMP=$T
 
 start_mock() {
   "$MOCK" --listen 127.0.0.1:0 --port-file "$TMP/mock.port" --rate 0 --quiet 2>"$TMP/mock.err" &
-  PIDS+=("$!")
-  wait_file "$TMP/mock.port" || { echo "scenario_serve: wa-mock did not start" >&2; exit 2; }
+  bench_track "$!"
+  bench_wait_file "$TMP/mock.port" || { echo "scenario_serve: wa-mock did not start" >&2; exit 2; }
   MOCK_URL="http://127.0.0.1:$(cat "$TMP/mock.port")"
 }
 
@@ -104,19 +55,16 @@ start_serve() {   # start_serve RUN: a fresh data directory
   "$BND" --data "$d" --log-level warn serve --listen 127.0.0.1:0 --port-file "$TMP/serve.port" \
     --http-threads "$THREADS" --api-base "$MOCK_URL" 2>>"$TMP/serve$1.err" &
   SERVE_PID=$!
-  PIDS+=("$SERVE_PID")
-  wait_file "$TMP/serve.port" || { echo "scenario_serve: serve did not start" >&2; cat "$TMP/serve$1.err" >&2; exit 2; }
+  bench_track "$SERVE_PID"
+  bench_wait_file "$TMP/serve.port" || { echo "scenario_serve: serve did not start" >&2; cat "$TMP/serve$1.err" >&2; exit 2; }
   SERVE_PORT=$(cat "$TMP/serve.port")
-  wait_http "$SERVE_PORT" || { echo "scenario_serve: serve does not answer" >&2; exit 2; }
+  bench_wait_http "$SERVE_PORT" || { echo "scenario_serve: serve does not answer" >&2; exit 2; }
 }
 
 cpu_ticks() {   # cpu_ticks PID nginx|serve: user+system ticks of the process (all threads)
-  local pids=$1 t=0 p
-  [ "$2" = nginx ] && pids="$1 $(pgrep -P "$1" | tr '\n' ' ')"
-  for p in $pids; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
-  echo "$t"
+  if [ "$2" = nginx ]; then bench_cpu_ticks $(bench_nginx_pids); else bench_cpu_ticks "$1"; fi
 }
-TCK=$(getconf CLK_TCK)
+TCK=$BENCH_TCK
 
 RES="$TMP/results.jsonl"
 : >"$RES"
@@ -134,8 +82,8 @@ metric() {   # metric NAME{labels}: a value of serve's /metrics
     awk -v k="$1" '$1 == k { print $2 }'
 }
 
-LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-start_nginx
+LOAD0=$(bench_load)
+start_nginx "$TMP/nginx" "$THREADS" ok
 start_mock
 echo "scenario_serve: $RUNS runs x (nginx + serve) x (single + statuses) x ${DUR}s, load avg $LOAD0" >&2
 for run in $(seq "$RUNS"); do
@@ -148,6 +96,7 @@ for run in $(seq "$RUNS"); do
   badj=$(metric 'banditore_webhooks_total{outcome="bad_json"}')
   kill -TERM "$SERVE_PID"
   rc=0; wait "$SERVE_PID" || rc=$?
+  bench_forget "$SERVE_PID"
   [ "$rc" = 0 ] || { echo "scenario_serve: serve exited $rc" >&2; tail "$TMP/serve$run.err" >&2; exit 1; }
   cnt=$("$BND" --data "$TMP/data$run" subscribers count --json)
   echo "{\"run\":$run,\"kind\":\"check\",\"target\":\"serve\",\"fsyncs\":${fs:-0},\"bad\":$(( ${bad:-0} + ${badj:-0} )),\"count\":$cnt}" >>"$RES"
@@ -155,7 +104,7 @@ for run in $(seq "$RUNS"); do
   load "$run" statuses nginx "http://127.0.0.1:$NGINX_PORT/webhook" "$NGINX_PID"
   echo "scenario_serve: run $run done" >&2
 done
-LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+LOAD1=$(bench_load)
 
 python3 - "$RES" "$RUNS" "$DUR" "$WARM" "$CONNS" "$THREADS" "$STATUSES" "$SEED" "$LOAD0" "$LOAD1" "$TMP" <<'EOF'
 import json, statistics, sys

@@ -34,79 +34,21 @@ for t in wrk nginx python3 curl; do
 done
 [ -x "$MOCK" ] || { echo "scenario_wamock: no $MOCK" >&2; exit 2; }
 
-TMP=$(mktemp -d /tmp/bench-wamock.XXXXXX)
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-die() { echo "scenario_wamock: $*" >&2; exit 1; }
+. "$HERE/lib.sh"
+bench_init wamock /tmp
+TMP=$T
+die() { bench_die "$*"; }
 
 export WA_MOCK_TOKEN=bench-token WAMOCK_TOKEN=bench-token
 PATH_=/v25.0/110000000000001/messages
-
-wait_file() {
-	local i
-	for ((i = 0; i < 200; i++)); do [ -s "$1" ] && return 0; sleep 0.05; done
-	return 1
-}
 
 start_mock() { # NAME flags... -> MOCK_PID MOCK_PORT
 	"$MOCK" --quiet --listen 127.0.0.1:0 --port-file "$TMP/$1.port" --threads "$THREADS" \
 		"${@:2}" 2>"$TMP/$1.err" &
 	MOCK_PID=$!
-	PIDS+=("$MOCK_PID")
-	wait_file "$TMP/$1.port" || die "wa-mock did not start: $(cat "$TMP/$1.err")"
+	bench_track "$MOCK_PID"
+	bench_wait_file "$TMP/$1.port" || die "wa-mock did not start: $(cat "$TMP/$1.err")"
 	MOCK_PORT=$(cat "$TMP/$1.port")
-}
-
-stop_pid() {
-	kill -TERM "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-}
-
-# nginx on a free port, as a foreground child: the loopback ceiling.
-start_nginx() {
-	local body tries
-	body='{"messaging_product":"whatsapp","contacts":[{"input":"+393350000001","wa_id":"393350000001"}],"messages":[{"id":"wamid.HBgMMzkzMzUxMjM0NTY3FQIAERgSQUJDREVGMDEyMzQ1Njc4OQA="}]}'
-	mkdir -p "$TMP/nginx/logs"
-	for tries in 1 2 3 4 5; do
-		NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-		cat >"$TMP/nginx/nginx.conf" <<EOF
-daemon off;
-worker_processes $THREADS;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $TMP/nginx;
-  proxy_temp_path $TMP/nginx; fastcgi_temp_path $TMP/nginx;
-  uwsgi_temp_path $TMP/nginx; scgi_temp_path $TMP/nginx;
-  keepalive_requests 100000000;
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / { default_type application/json; return 200 '$body'; }
-  }
-}
-EOF
-		nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" -e "$TMP/nginx/logs/error.log" &
-		NGINX_PID=$!
-		PIDS+=("$NGINX_PID")
-		local i
-		for ((i = 0; i < 40; i++)); do
-			curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$NGINX_PORT/" && return 0
-			kill -0 "$NGINX_PID" 2>/dev/null || break
-			sleep 0.05
-		done
-		stop_pid "$NGINX_PID"
-	done
-	die "nginx did not start: $(tail -3 "$TMP/nginx/logs/error.log" 2>/dev/null)"
 }
 
 # run_wrk OUT URL CONNS SECS [extra wrk args] -> parsed into OUT.json
@@ -152,23 +94,16 @@ print(n)
 PY
 }
 
-# cpu_ticks PID...: utime + stime of the processes (all their threads).
-cpu_ticks() {
-	local t=0 p
-	for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
-	echo $t
-}
-
 # with_cpu OUT PIDS -- run_wrk args: run_wrk, then add cpu_us_per_req to OUT.json
 with_cpu() {
 	local out=$1 pids=() t0 t1
 	shift
 	while [ "$1" != -- ]; do pids+=("$1"); shift; done
 	shift
-	t0=$(cpu_ticks "${pids[@]}")
+	t0=$(bench_cpu_ticks "${pids[@]}")
 	run_wrk "$out" "$@"
-	t1=$(cpu_ticks "${pids[@]}")
-	python3 - "$out.json" "$t0" "$t1" "$(getconf CLK_TCK)" <<'PY'
+	t1=$(bench_cpu_ticks "${pids[@]}")
+	python3 - "$out.json" "$t0" "$t1" "$BENCH_TCK" <<'PY'
 import json, sys
 p = sys.argv[1]
 r = json.load(open(p))
@@ -201,7 +136,7 @@ check_run() { # RESULT.json CONNS [REC accepted_before lines_before]
 
 # ---- 1. throughput, interleaved with nginx
 start_mock thr --rate 0 --pair-rate 0 --seed 1 --record "$TMP/thr.rec"
-start_nginx
+start_nginx "$TMP/nginx" "$THREADS" "$BENCH_SUCCESS_BODY"
 MURL=http://127.0.0.1:$MOCK_PORT$PATH_
 NURL=http://127.0.0.1:$NGINX_PORT$PATH_
 run_wrk "$TMP/warm_m" "$MURL" 64 2
@@ -211,11 +146,11 @@ for ((i = 1; i <= RUNS; i++)); do
 	lines0=$(wc -l <"$TMP/thr.rec")
 	with_cpu "$TMP/m$i" "$MOCK_PID" -- "$MURL" 64 "$DURATION"
 	check_run "$TMP/m$i.json" 64 "$TMP/thr.rec" "$acc0" "$lines0"
-	with_cpu "$TMP/n$i" "$NGINX_PID" $(pgrep -P "$NGINX_PID") -- "$NURL" 64 "$DURATION"
+	with_cpu "$TMP/n$i" $(bench_nginx_pids) -- "$NURL" 64 "$DURATION"
 	check_run "$TMP/n$i.json" 64
 done
-stop_pid "$NGINX_PID"
-stop_pid "$MOCK_PID"
+stop_nginx
+bench_stop "$MOCK_PID"
 
 # ---- 2. 200 ms latency, 1,000 connections
 start_mock lat --rate 0 --pair-rate 0 --seed 1 --latency-ms 200 --record "$TMP/lat.rec"
@@ -230,7 +165,7 @@ for ((i = 1; i <= RUNS_LAT; i++)); do
 	wait "$sampler" || true
 	check_run "$TMP/l$i.json" 1000 "$TMP/lat.rec" "$acc0" "$lines0"
 done
-stop_pid "$MOCK_PID"
+bench_stop "$MOCK_PID"
 
 python3 - "$TMP" "$RUNS" "$RUNS_LAT" "$THREADS" "$WRK_THREADS" "$DURATION" "$DURATION_LAT" <<'PY'
 import json, statistics, sys

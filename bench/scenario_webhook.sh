@@ -26,62 +26,13 @@ BIN=$B/bench/bench_webhook
 [ -x "$BIN" ] || { echo "scenario_webhook: $BIN missing (build with -DBANDITORE_BENCH=ON)" >&2; exit 2; }
 RUNS=${RUNS:-5} DUR=${DUR:-5} WARM=${WARM:-1} CONNS=${CONNS:-64} THREADS=${THREADS:-2}
 STATUSES=${STATUSES:-100} SEED=${SEED:-1}
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+command -v nginx >/dev/null || { echo "scenario_webhook: nginx not installed" >&2; exit 2; }
 WRK=$(command -v wrk || true)
 export BENCH_SECRET=bench-secret-$SEED
 
-TMP=$(mktemp -d "${SYNC_DIR:-/var/tmp}/bench-webhook.XXXXXX")
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-wait_port() {   # wait_port PORT: until something answers HTTP on it (5 s)
-  for _ in $(seq 100); do
-    if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$1/healthz"; then return 0; fi
-    sleep 0.05
-  done
-  return 1
-}
-
-# nginx, non-daemon, own prefix, a free port (retried if taken meanwhile).
-start_nginx() {
-  mkdir -p "$TMP/nginx/logs"
-  for _ in 1 2 3 4 5; do
-    NGINX_PORT=$("$BIN" freeport)
-    cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes $THREADS;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_max_body_size 4m;
-  client_body_buffer_size 64k;
-  client_body_temp_path $TMP/nginx/body;
-  proxy_temp_path $TMP/nginx/proxy;
-  fastcgi_temp_path $TMP/nginx/fastcgi;
-  uwsgi_temp_path $TMP/nginx/uwsgi;
-  scgi_temp_path $TMP/nginx/scgi;
-  keepalive_requests 100000000;
-  keepalive_timeout 120s;
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / { return 200 "ok"; }
-  }
-}
-EOF
-    "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" \
-      -g 'daemon off;' 2>>"$TMP/nginx/logs/stderr" &
-    local pid=$!
-    if wait_port "$NGINX_PORT"; then PIDS+=("$pid"); return 0; fi
-    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-  done
-  echo "scenario_webhook: nginx did not start" >&2; cat "$TMP/nginx/logs/"* >&2; exit 2
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_init webhook "${SYNC_DIR:-/var/tmp}"
+TMP=$T
 
 declare -A PORT SRVPID
 start_server() {   # start_server NAME MODE [EXTRA]
@@ -89,13 +40,13 @@ start_server() {   # start_server NAME MODE [EXTRA]
   "$BIN" serve --listen 127.0.0.1:0 --port-file "$TMP/$name.port" --threads "$THREADS" \
     --mode "$mode" --sync-file "$TMP/$name.log" ${3:-} 2>"$TMP/$name.stats" &
   SRVPID[$name]=$!
-  PIDS+=("${SRVPID[$name]}")
-  for _ in $(seq 100); do [ -s "$TMP/$name.port" ] && break; sleep 0.05; done
+  bench_track "${SRVPID[$name]}"
+  bench_wait_file "$TMP/$name.port" 5 || bench_die "$name did not write its port"
   PORT[$name]=$(cat "$TMP/$name.port")
-  wait_port "${PORT[$name]}" || { echo "scenario_webhook: $name did not start" >&2; exit 2; }
+  bench_wait_http "${PORT[$name]}" || bench_die "$name did not start"
 }
 
-start_nginx
+start_nginx "$TMP/nginx" "$THREADS" ok
 start_server inline inline
 start_server defer defer
 start_server block block
@@ -108,21 +59,15 @@ declare -A URL=(
   [tpc]="http://127.0.0.1:${PORT[tpc]}/webhook"
 )
 
-NGINX_MASTER=${PIDS[0]}
-declare -A TPID=([nginx]=$NGINX_MASTER [inline]=${SRVPID[inline]} [defer]=${SRVPID[defer]}
+declare -A TPID=([nginx]=$NGINX_PID [inline]=${SRVPID[inline]} [defer]=${SRVPID[defer]}
                  [block]=${SRVPID[block]} [tpc]=${SRVPID[tpc]})
 # CPU ticks (user + system, all threads) of a target: the server process,
 # or nginx's master and workers. Server CPU per request is robust where
 # requests/s is not: this machine's two cores are shared.
 cpu_ticks() {
-  local pids=$1 t=0 p
-  [ "$2" = nginx ] && pids="$1 $(pgrep -P "$1" | tr '\n' ' ')"
-  for p in $pids; do
-    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-  done
-  echo "$t"
+  if [ "$2" = nginx ]; then bench_cpu_ticks $(bench_nginx_pids); else bench_cpu_ticks "$1"; fi
 }
-TCK=$(getconf CLK_TCK)
+TCK=$BENCH_TCK
 
 RES="$TMP/results.jsonl"
 : >"$RES"
@@ -155,7 +100,7 @@ done
 
 # Stop the servers and check what they counted against what the client saw.
 for name in inline defer block tpc; do
-  kill -TERM "${SRVPID[$name]}"; wait "${SRVPID[$name]}" || true
+  bench_stop "${SRVPID[$name]}"
 done
 
 python3 - "$RES" "$TMP" "$RUNS" "$DUR" "$CONNS" "$THREADS" "$STATUSES" "$SEED" "$WARM" <<'EOF'

@@ -7,12 +7,15 @@ set -euo pipefail
 
 # Build and run: compiler, build tools and the libraries (pkg-config names in
 # cmake/Deps.cmake). Tests and benchmarks: clang for libFuzzer, valgrind for
-# the callgrind gate, nginx + wrk as loopback peers, gnuplot for plan plots.
+# the callgrind gate, nginx + wrk as loopback peers, kannel (bearerbox +
+# smsbox) as the fan-out scenario's gateway peer, gnuplot for plan plots.
+# (The fan-out scenario's undici peer needs node >= 18 + npm, and records
+# itself unavailable without them: not installed here.)
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   liburing-dev libcurl4-openssl-dev libjansson-dev libxxhash-dev libssl-dev
   libmicrohttpd-dev libutf8proc-dev libcriterion-dev libsqlite3-dev
-  curl python3 valgrind nginx-light wrk gnuplot-nox
+  curl python3 valgrind nginx-light wrk gnuplot-nox kannel
 )
 
 missing=()

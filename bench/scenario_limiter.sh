@@ -154,7 +154,10 @@ naive_run() { # RATE N RUN
   fi
   curl -s --max-time 5 "$URL/mock/stats" >"$T/stats.json"
   stop_mock
-  analyse naive "$rate" "$n" "$run" "$T/rec.jsonl" "$T/stats.json" || exit 1
+  # The naive loop does not retry: what wa-mock accepted is what it reports.
+  local acc
+  acc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["accepted"])' "$T/naive.json")
+  analyse naive "$rate" "$acc" "$run" "$T/rec.jsonl" "$T/stats.json" || exit 1
   rm -f "$T/rec.jsonl"
 }
 

@@ -268,9 +268,9 @@ static void model_accuracy(json_t *metrics, json_t *ratios, uint64_t dur, int se
 			snprintf(name, sizeof name, "gcra_%u_b%u_achieved", rate, burst);
 			put(metrics, name, a, seeds, "% of rate");
 			snprintf(name, sizeof name, "gcra_%u_b%u_w1s_dev", rate, burst);
-			put(metrics, name, w1, seeds, "% max |window - rate|");
+			put(metrics, name, w1, seeds, "% max window deviation");
 			snprintf(name, sizeof name, "gcra_%u_b%u_w10s_dev", rate, burst);
-			put(metrics, name, w10, seeds, "% max |window - rate|");
+			put(metrics, name, w10, seeds, "% max window deviation");
 			snprintf(name, sizeof name, "gcra_%u_b%u_most_at_once", rate, burst);
 			put(metrics, name, once, seeds, "messages");
 		}
@@ -287,9 +287,9 @@ static void model_accuracy(json_t *metrics, json_t *ratios, uint64_t dur, int se
 		snprintf(name, sizeof name, "naive_%u_achieved", rate);
 		put(metrics, name, a, seeds, "% of rate");
 		snprintf(name, sizeof name, "naive_%u_w1s_dev", rate);
-		put(metrics, name, w1, seeds, "% max |window - rate|");
+		put(metrics, name, w1, seeds, "% max window deviation");
 		snprintf(name, sizeof name, "naive_%u_w10s_dev", rate);
-		put(metrics, name, w10, seeds, "% max |window - rate|");
+		put(metrics, name, w10, seeds, "% max window deviation");
 		snprintf(name, sizeof name, "model_%u_naive_vs_gcra_achieved", rate);
 		bh_ratio_set(ratios, name, naive_ach, gcra_ach, seeds);
 	}
@@ -464,9 +464,7 @@ static void model_throttle(json_t *metrics, json_t *ratios, json_t *params)
 	put1(metrics, "api800_fixed_130429_per_min", (double)thr_f, "130429/min");
 	put1(metrics, "api800_adaptive_accepted", ea, "% of the API limit (last 30 s)");
 	put1(metrics, "api800_fixed_accepted", ef, "% of the API limit (last 30 s)");
-	double x = ef > 0 ? ea / ef : 0;
-	json_object_set_new(ratios, "api800_adaptive_vs_fixed_accepted",
-	                    json_pack("{s:f,s:i}", "median", x, "runs", 1));
+	bh_ratio_set(ratios, "api800_adaptive_vs_fixed_accepted", &ea, &ef, 1);
 	json_object_set_new(params, "api800",
 	                    json_pack("{s:i,s:i,s:i,s:i,s:i,s:s}", "configured", rate, "burst",
 	                              rate / 20, "api_limit", api, "api_burst", api, "rtt_ms", 50,
@@ -668,11 +666,11 @@ static void realtime(json_t *metrics, json_t *ratios, double secs, int runs)
 		snprintf(name, sizeof name, "rt_gcra_%u_achieved", rates[ri]);
 		put(metrics, name, ga, runs, "% of rate");
 		snprintf(name, sizeof name, "rt_gcra_%u_w1s_dev", rates[ri]);
-		put(metrics, name, gd, runs, "% max |window - rate|");
+		put(metrics, name, gd, runs, "% max window deviation");
 		snprintf(name, sizeof name, "rt_naive_%u_achieved", rates[ri]);
 		put(metrics, name, na, runs, "% of rate");
 		snprintf(name, sizeof name, "rt_naive_%u_w1s_dev", rates[ri]);
-		put(metrics, name, nd, runs, "% max |window - rate|");
+		put(metrics, name, nd, runs, "% max window deviation");
 		snprintf(name, sizeof name, "rt_%u_naive_vs_gcra_achieved", rates[ri]);
 		bh_ratio_set(ratios, name, na, ga, runs);
 	}

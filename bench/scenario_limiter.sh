@@ -194,7 +194,7 @@ for peer, rate, js in e2e:
     runs_of.setdefault((peer, int(rate)), []).append(json.loads(js))
 for (peer, rate), rs in sorted(runs_of.items()):
     p = "e2e_%s_%d_" % (peer, rate)
-    m[p + "w10s_dev"] = stat([r["w10s_dev_pct"] for r in rs], "% max |10 s window - rate|")
+    m[p + "w10s_dev"] = stat([r["w10s_dev_pct"] for r in rs], "% max 10 s window deviation")
     m[p + "achieved"] = stat([r["achieved_pct"] for r in rs], "% of rate (first to last accept)")
     m[p + "130429"] = stat([r["r130429"] for r in rs], "130429 from wa-mock at the same limit")
 for rate in (80, 1000):

@@ -33,7 +33,7 @@
 
 #include <jansson.h>
 
-#define PLAN_MODEL_VERSION "banditore-plan/1"
+#define PLAN_MODEL_VERSION "banditore-plan/2"
 
 /* Defaults. The throughput default is Meta's 80 msg/s per number; latency
  * defaults to the reference's wa-mock profile (log-normal, median 250 ms,
@@ -48,6 +48,14 @@
 #define PLAN_DEFAULT_WINDOW 64u
 #define PLAN_DEFAULT_MAX_ATTEMPTS 8u
 #define PLAN_DEFAULT_PAIR_INTERVAL_S 6.0 /* ~1 message per 6 s per user (§3.2) */
+/* The time a window slot is held beyond the API's latency: the sender
+ * makes each request's intent durable (a group commit: one to two
+ * fdatasyncs) before the wire, and the local HTTP round trip adds a little.
+ * Measured by `plan --simulate` (mean_window_used / throughput - latency):
+ * 4-8 ms on the development VM's ext4 disk under load; about 1 ms on a
+ * quiet NVMe. Little's law uses E[L] + this. */
+#define PLAN_DEFAULT_DISPATCH_OVERHEAD_S 0.005
+#define PLAN_MAX_DISPATCH_OVERHEAD_S 1.0
 #define PLAN_BACKOFF_BASE_S 1.0
 #define PLAN_BACKOFF_CAP_S 60.0
 
@@ -94,6 +102,9 @@ struct plan_input {
 	uint32_t window;         /* W: requests in flight the sender allows */
 	uint32_t max_attempts;   /* K: attempts per recipient, first included */
 	double pair_interval_s;  /* least spacing of two requests to one user */
+	double dispatch_overhead_s; /* d: a window slot's hold time beyond the
+	                          * latency (durable intent, local HTTP);
+	                          * 0..PLAN_MAX_DISPATCH_OVERHEAD_S */
 };
 
 /* Warnings, in the order plan_compute emits them. */
@@ -130,15 +141,15 @@ struct plan_result {
 	double latency_mean_s;           /* E[L] = exp(mu + sigma^2 / 2) */
 
 	/* throughput */
-	double little_rate;              /* W / E[L]: what the window sustains */
-	double effective_rate;           /* min(R, W / E[L]), requests/s */
-	int limited_by_window;           /* 1 when W / E[L] < R */
+	double little_rate;              /* W / (E[L] + d): what the window sustains */
+	double effective_rate;           /* min(R, W / (E[L] + d)), requests/s */
+	int limited_by_window;           /* 1 when W / (E[L] + d) < R */
 	double attempts_per_recipient;   /* E[requests per recipient] */
 	double recipient_rate;           /* new recipients/s = effective / attempts */
 
 	/* window sizing for R at this latency */
-	uint32_t window_min;             /* ceil(R x E[L]): Little's law at the mean */
-	uint32_t window_recommended;     /* ceil(R x p99): holds R through latency spikes */
+	uint32_t window_min;             /* ceil(R x (E[L] + d)): Little's law at the mean */
+	uint32_t window_recommended;     /* ceil(R x (p99 + d)): holds R through latency spikes */
 	uint32_t connections_h2;         /* ceil(window_recommended / 100 streams) */
 	uint32_t connections_http1;      /* one request per connection */
 
@@ -186,7 +197,8 @@ void plan_input_defaults(struct plan_input *in);
  * code of the first bad field: BND_E_PLAN_RECIPIENTS, BND_E_PLAN_RATE,
  * BND_E_PLAN_TIER (tiers: 0, 250, 1000 (before Oct 2025), 2000, 10000,
  * 100000), BND_E_PLAN_LATENCY, BND_E_PLAN_ERROR_RATE, BND_E_PLAN_PERMANENT,
- * BND_E_PLAN_WINDOW, BND_E_PLAN_ATTEMPTS, BND_E_PLAN_PAIR; BND_E_INVAL for a
+ * BND_E_PLAN_WINDOW, BND_E_PLAN_ATTEMPTS, BND_E_PLAN_PAIR,
+ * BND_E_PLAN_OVERHEAD; BND_E_INVAL for a
  * NULL pointer. NaN and infinities are rejected like any out-of-range value.
  */
 int plan_validate(const struct plan_input *in);

@@ -108,6 +108,7 @@ Test(plan, window_of_10_at_250_ms_gives_40_per_s)
 {
 	struct plan_input in = base(4000, 80);
 	in.window = 10;
+	in.dispatch_overhead_s = 0.0;   /* Little's law alone */
 	fixed_latency(&in, 0.25);
 	struct plan_result r = run(&in);
 	cr_assert_float_eq(r.effective_rate, 40.0, 1e-9);
@@ -123,6 +124,7 @@ Test(plan, little_uses_the_log_normal_mean)
 {
 	struct plan_input in = base(10000, 1000);
 	in.window = 64;
+	in.dispatch_overhead_s = 0.0;
 	in.latency_p50_s = 0.25;
 	in.latency_p99_s = 2.0;
 	struct plan_result r = run(&in);
@@ -141,6 +143,7 @@ Test(plan, window_sizing_for_200_ms_at_1000_per_s)
 	/* engine-notes §0: ~200 in flight at 1,000/s and 200 ms: 2-3 h2 connections. */
 	struct plan_input in = base(300000, 1000);
 	fixed_latency(&in, 0.2);
+	in.dispatch_overhead_s = 0.0;
 	struct plan_result r = run(&in);
 	cr_assert_eq(r.window_min, 200);
 	cr_assert_eq(r.window_recommended, 200);
@@ -151,6 +154,30 @@ Test(plan, window_sizing_for_200_ms_at_1000_per_s)
 	r = run(&in);
 	cr_assert_eq(r.limited_by_window, 0);
 	cr_assert_float_eq(r.effective_rate, 1000.0, 1e-9);
+}
+
+Test(plan, dispatch_overhead_holds_each_slot_longer)
+{
+	/* The sender holds a window slot for the latency plus its own overhead
+	 * (the intent's fdatasync before the wire): 200 slots at 200 ms + 5 ms
+	 * carry 200 / 0.205 = 975.6/s, not 1,000/s; the window the rate needs
+	 * grows to 1000 x 0.205 = 205. */
+	struct plan_input in = base(20000, 1000);
+	fixed_latency(&in, 0.2);
+	in.window = 200;
+	cr_assert_float_eq(in.dispatch_overhead_s, PLAN_DEFAULT_DISPATCH_OVERHEAD_S, 1e-15);
+	in.dispatch_overhead_s = 0.005;
+	struct plan_result r = run(&in);
+	cr_assert_float_eq(r.effective_rate, 200 / 0.205, 1e-9);
+	cr_assert_eq(r.limited_by_window, 1);
+	cr_assert(has_warning(&r, PLAN_WARN_WINDOW_SMALL));
+	cr_assert_eq(r.window_min, 205);
+	cr_assert_eq(r.window_recommended, 205);
+	cr_assert_float_eq(r.seconds_to_last_recipient, (20000 - 0.5) / (200 / 0.205) + 0.2, 0.01);
+	in.window = 205;
+	r = run(&in);
+	cr_assert_eq(r.limited_by_window, 0);
+	cr_assert_float_eq(r.seconds_to_last_recipient, (20000 - 0.5) / 1000.0 + 0.2, 0.01);
 }
 
 /* ---- the messaging tier ---- */
@@ -497,6 +524,9 @@ Test(plan, rejects_every_out_of_range_input)
 	} while (0)
 
 	BAD(recipients, 0, BND_E_PLAN_RECIPIENTS);
+	BAD(dispatch_overhead_s, -0.001, BND_E_PLAN_OVERHEAD);
+	BAD(dispatch_overhead_s, 1.5, BND_E_PLAN_OVERHEAD);
+	BAD(dispatch_overhead_s, NAN, BND_E_PLAN_OVERHEAD);
 	BAD(recipients, PLAN_MAX_RECIPIENTS + 1, BND_E_PLAN_RECIPIENTS);
 	BAD(recipients, UINT64_MAX, BND_E_PLAN_RECIPIENTS);
 	BAD(rate, 0, BND_E_PLAN_RATE);
@@ -543,7 +573,7 @@ Test(plan, every_plan_code_has_its_own_message)
 	const int codes[] = {
 		BND_E_PLAN_RECIPIENTS, BND_E_PLAN_RATE, BND_E_PLAN_TIER, BND_E_PLAN_LATENCY,
 		BND_E_PLAN_ERROR_RATE, BND_E_PLAN_PERMANENT, BND_E_PLAN_WINDOW,
-		BND_E_PLAN_ATTEMPTS, BND_E_PLAN_PAIR, BND_E_PLAN_PLOT_FORMAT,
+		BND_E_PLAN_ATTEMPTS, BND_E_PLAN_PAIR, BND_E_PLAN_OVERHEAD, BND_E_PLAN_PLOT_FORMAT,
 		BND_E_PLAN_GNUPLOT_MISSING, BND_E_PLAN_GNUPLOT_FAILED,
 	};
 	for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {

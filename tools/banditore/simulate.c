@@ -659,7 +659,18 @@ int sim_run(const struct plan_result *r, const struct sim_opts *o, struct sim_re
 		rc = BND_E_NOMEM;
 		goto out;
 	}
-	if (!oc.finished || (ex != 0 && ex != FANOUT_EXIT_INTERRUPTED)) {
+	if (ex == FANOUT_EXIT_INTERRUPTED) {
+		if (out->timed_out)
+			seterr(err, errlen, "the fan-out did not finish within %.0f s (%" PRIu64
+			       " of %" PRIu64 " accepted): stopped; the plan predicted %.1f s",
+			       limit, out->accepted, out->recipients, predicted);
+		else
+			seterr(err, errlen, "interrupted (%" PRIu64 " of %" PRIu64 " accepted)",
+			       out->accepted, out->recipients);
+		rc = -EINTR;
+		goto out;
+	}
+	if (!oc.finished || ex != 0) {
 		seterr(err, errlen, "the sender did not finish the throwaway notice (exit %d, "
 		       "state %s)", ex, out->state);
 		rc = -EIO;

@@ -58,6 +58,7 @@
 #define PLAN_MAX_DISPATCH_OVERHEAD_S 1.0
 #define PLAN_BACKOFF_BASE_S 1.0
 #define PLAN_BACKOFF_CAP_S 60.0
+#define PLAN_BACKOFF_JITTER_MEAN 0.75   /* the sender waits uniform [d/2, d] */
 
 /* API facts the model and its warnings use (reference §3). */
 #define PLAN_TIER_PERIOD_S 86400.0      /* messaging limits: rolling 24 h */
@@ -101,7 +102,11 @@ struct plan_input {
 	double permanent_rate;   /* P: fraction of recipients failing permanently */
 	uint32_t window;         /* W: requests in flight the sender allows */
 	uint32_t max_attempts;   /* K: attempts per recipient, first included */
-	double pair_interval_s;  /* least spacing of two requests to one user */
+	double pair_interval_s;  /* least spacing of two messages the API accepted
+	                          * for one user: echoed and used by --simulate;
+	                          * it does not space retries of transient
+	                          * failures (model 2), so one notice is not
+	                          * affected */
 	double dispatch_overhead_s; /* d: a window slot's hold time beyond the
 	                          * latency (durable intent, local HTTP);
 	                          * 0..PLAN_MAX_DISPATCH_OVERHEAD_S */

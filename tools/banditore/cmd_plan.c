@@ -494,15 +494,17 @@ static int draw(const struct plan_result *r, const struct sim_view *sv, const ch
 	         "Delivery curve: %s recipients at %g msg/s, messaging tier %s", n_s, in->rate, t_s);
 	if (r->latency_sigma > 0.0)
 		snprintf(sub, sizeof sub,
-		         "window %" PRIu32 ", latency p50 %g ms / p99 %g ms, transient errors %.1f%%"
-		         ", permanent %.1f%%  (%s)", in->window, in->latency_p50_s * 1000.0,
+		         "window %" PRIu32 " (+%g ms overhead), latency p50 %g ms / p99 %g ms, "
+		         "transient errors %.1f%%, permanent %.1f%%  (%s)", in->window,
+		         in->dispatch_overhead_s * 1000.0, in->latency_p50_s * 1000.0,
 		         in->latency_p99_s * 1000.0, in->error_rate * 100.0,
 		         in->permanent_rate * 100.0, PLAN_MODEL_VERSION);
 	else
 		snprintf(sub, sizeof sub,
-		         "window %" PRIu32 ", fixed latency %g ms, transient errors %.1f%%"
-		         ", permanent %.1f%%  (%s)", in->window, in->latency_p50_s * 1000.0,
-		         in->error_rate * 100.0, in->permanent_rate * 100.0, PLAN_MODEL_VERSION);
+		         "window %" PRIu32 " (+%g ms overhead), fixed latency %g ms, transient errors "
+		         "%.1f%%, permanent %.1f%%  (%s)", in->window, in->dispatch_overhead_s * 1000.0,
+		         in->latency_p50_s * 1000.0, in->error_rate * 100.0, in->permanent_rate * 100.0,
+		         PLAN_MODEL_VERSION);
 	fmt_duration(dur, r->seconds_to_last_recipient);
 	snprintf(vlabel, sizeof vlabel, "%s: %s",
 	         (double)in->recipients * (1.0 - r->coverage_final) < 0.5

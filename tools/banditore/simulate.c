@@ -517,6 +517,7 @@ static void add_sample(struct sim *x, uint64_t now_ns, const struct journal_repo
 	struct sim_sample *s = &res->samples[res->nsamples++];
 	s->t_s = t;
 	s->accepted = r->accepted;
+	s->dispatches = r->dispatches;
 	s->settled = r->accepted + r->failed + r->skipped_unsubscribed + r->skipped_invalid +
 	             r->expired;
 }
@@ -755,14 +756,28 @@ static double throughput(double t10, double t90, uint64_t n)
 	return 0.8 * (double)n / (t90 - t10);
 }
 
-/* Little's law on a window slot: held mean_window_used / throughput
- * seconds, of which the API's latency is E[L]; the rest is the sender's. */
+/* The sample at time t (the last one at or before it). */
+static const struct sim_sample *sample_at(const struct sim_result *res, double t)
+{
+	const struct sim_sample *s = NULL;
+	for (size_t i = 0; i < res->nsamples && res->samples[i].t_s <= t; i++)
+		s = &res->samples[i];
+	return s;
+}
+
+/* Little's law on a window slot: held mean_window_used / (requests per
+ * second) seconds, between 10% and 90% accepted, of which the API's latency
+ * is E[L]; the rest is the sender's. */
 static double overhead(const struct plan_result *r, const struct sim_result *res)
 {
-	double x = throughput(sim_time_to(res, 0.1), sim_time_to(res, 0.9), res->recipients);
-	if (isnan(x) || !(res->mean_window_used > 0.0))
+	double t10 = sim_time_to(res, 0.1), t90 = sim_time_to(res, 0.9);
+	if (t10 < 0.0 || !(t90 > t10) || !(res->mean_window_used > 0.0))
 		return NAN;
-	return res->mean_window_used / x - r->latency_mean_s;
+	const struct sim_sample *a = sample_at(res, t10), *b = sample_at(res, t90);
+	if (!a || !b || b->dispatches <= a->dispatches)
+		return NAN;
+	double rps = (double)(b->dispatches - a->dispatches) / (t90 - t10);
+	return res->mean_window_used / rps - r->latency_mean_s;
 }
 
 static double or_nan(double v)

@@ -46,6 +46,7 @@ struct sim_sample {
 	double t_s;
 	uint64_t accepted;
 	uint64_t settled;        /* accepted + failed + skipped: final outcomes */
+	uint64_t dispatches;     /* requests (DISPATCHED records), retries included */
 };
 
 struct sim_result {
@@ -119,7 +120,7 @@ struct sim_row {
  * to 50% and 90% of N accepted, the throughput between 10% and 90% (N x
  * 0.8 / (t90 - t10), the same definition on both sides), coverage at 1, 5,
  * 15 minutes and final, retries, and the dispatch overhead (measured: the
- * mean window slots held / throughput - mean latency). The verdict rows are the three times and
+ * mean window slots held / requests per second - mean latency). The verdict rows are the three times and
  * the throughput: returns 1 when every one of them is defined on both sides
  * and within tolerance (relative), else 0; *max_rel and *worst (may be
  * NULL) get the largest verdict difference and its row.

@@ -7,6 +7,14 @@
 # print no synthetic number; a deliberately wrong model (exit 3) shows the
 # verdict can fail; SIGINT mid-run stops it cleanly (exit 1, wa-mock gone).
 # Run serial: it measures throughput, which a neighbour test would disturb.
+#
+# The window is 256, the plan's 205 (rate x (200 ms + 5 ms overhead)) with
+# headroom, as an operator would run it: then the limiter paces the run and
+# the figures hold under load. At exactly the bound (--window 200) the pace
+# is W / (latency + the sender's overhead), and that overhead grows with the
+# machine's load (1-8 ms quiet, 21 ms measured at load 8 on 2 cores): the
+# model includes a 5 ms default, the agreement then depends on the machine
+# (docs/CAPACITY.md, "Checking the model against a run").
 # Env: BANDITORE_BIN, WA_MOCK_BIN.
 set -euo pipefail
 
@@ -39,7 +47,7 @@ gone() {
 
 # --- the acceptance case --------------------------------------------------
 rc=0
-timeout 120 "$BIN" plan --subscribers 20000 --rate 1000 --latency-ms 200 --window 200 \
+timeout 120 "$BIN" plan --subscribers 20000 --rate 1000 --latency-ms 200 --window 256 \
   --simulate --wa-mock "$MOCK" --json --series 200 --plot "$work/sim.png" \
   >"$work/sim.json" 2>"$work/sim.err" || rc=$?
 [ "$rc" -eq 0 ] || fail "acceptance run exits $rc: $(tail -3 "$work/sim.err")"
@@ -75,7 +83,8 @@ for k in ("seconds_to_last_recipient", "seconds_to_50pct", "seconds_to_90pct",
         check(abs(rel) <= 0.05, "%s: predicted %.3f measured %.3f (%+.1f%%)"
               % (k, e["predicted"], e["measured"], 100 * rel))
 check(s["agree"] is True and s["max_relative_difference"] <= 0.05, "verdict")
-check(18 < c["seconds_to_last_recipient"]["measured"] < 23, "last recipient in [18, 23] s")
+check(abs(c["seconds_to_last_recipient"]["predicted"] - 20.2) < 0.01, "predicted N / R + L")
+check(19 < c["seconds_to_last_recipient"]["measured"] < 21.3, "last recipient in [19, 21.3] s")
 check(c["coverage_final"]["measured"] == 1.0, "final coverage")
 ser = s["series"]
 check(len(ser) == 200 and ser[0]["coverage"] == 0 and ser[-1]["coverage"] == 1.0, "series ends")
@@ -98,7 +107,7 @@ grep -q '9990000' "$work/sim.json" "$work/sim.err" && fail "a synthetic number w
 [ -z "$(ls -A "$TMPDIR")" ] || fail "files left in TMPDIR: $(ls -A "$TMPDIR")"
 
 # The SVG: both curves, a legend and the title's rate and tier.
-timeout 60 "$BIN" plan --subscribers 2000 --rate 1000 --latency-ms 200 --window 210 \
+timeout 60 "$BIN" plan --subscribers 2000 --rate 1000 --latency-ms 200 --window 256 \
   --simulate --wa-mock "$MOCK" --plot "$work/sim.svg" >"$work/short.txt" 2>"$work/short.err" \
   || fail "short run exits non-zero: $(tail -3 "$work/short.err")"
 grep -q 'predicted (model)' "$work/sim.svg" && grep -q 'measured (banditore send vs wa-mock)' \
@@ -121,7 +130,7 @@ python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["simulation"]; sys.e
   "$work/wrong.json" || fail "wrong model: JSON verdict"
 
 # --- SIGINT mid-run: the notice pauses, wa-mock is stopped, exit 1 ------------
-"$BIN" plan --subscribers 20000 --rate 1000 --latency-ms 200 --window 210 --simulate \
+"$BIN" plan --subscribers 20000 --rate 1000 --latency-ms 200 --window 256 --simulate \
   --wa-mock "$MOCK" --json >"$work/int.json" 2>"$work/int.err" &
 bgpid=$!
 for _ in $(seq 100); do grep -q 'through wa-mock (pid' "$work/int.err" && break; sleep 0.1; done

@@ -15,15 +15,14 @@
  * with a wamid) by t: the denominator is always N, so permanent failures and
  * recipients that exhaust their attempts keep coverage below 1.
  *
- * Comparing with a measurement (the future `plan --simulate`): a run of the
- * real sender against wa-mock yields, for each recipient, the time of its
- * accepted request relative to the first dispatch. Its empirical curve is
- * (number accepted by t) / N, evaluated at the same instants with
- * plan_coverage_at; its last acceptance time compares with
- * seconds_to_last_recipient (when nobody has failures to retry; otherwise
- * with the time of the last final outcome, see plan_settled_at), and its
- * 1/5/15-minute coverage with coverage_1m/5m/15m. plan_to_json carries the model version and the full
- * input echo so a stored prediction can be re-evaluated later.
+ * Comparing with a measurement (`plan --simulate`, tools/banditore/
+ * simulate.c): a run of the real sender against wa-mock yields the notice's
+ * counters over time from the first request. Its empirical curve is
+ * (number accepted by t) / N, compared with plan_coverage_at; the time the
+ * last recipient settles (accepted or failed for good) with
+ * seconds_to_last_recipient (see plan_settled_at), and its 1/5/15-minute
+ * coverage with coverage_1m/5m/15m. plan_to_json carries the model version
+ * and the full input echo so a stored prediction can be re-evaluated later.
  */
 #ifndef PLAN_H
 #define PLAN_H

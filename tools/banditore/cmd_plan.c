@@ -351,14 +351,13 @@ static void fmt_cell(char buf[32], enum sim_kind k, double v)
 	}
 }
 
-static void print_sim(FILE *f, const struct plan_result *r, const struct sim_view *v)
+static void print_sim(FILE *f, const struct sim_view *v)
 {
 	const struct sim_result *res = v->res;
 	char n_s[32], a_s[32], f_s[32];
 	fmt_count(n_s, res->recipients);
 	fmt_count(a_s, res->accepted);
 	fmt_count(f_s, res->failed);
-	(void)r;
 	fprintf(f, "\nsimulation: the sender of `banditore send` against wa-mock, %s synthetic "
 	        "recipients\n", n_s);
 	fprintf(f, "  wa-mock %s\n", res->mock_args);
@@ -379,9 +378,9 @@ static void print_sim(FILE *f, const struct plan_result *r, const struct sim_vie
 		fprintf(f, "  %-28s %12s %12s %11s\n", x->label, p, m, d);
 	}
 	if (v->agree)
-		fprintf(f, "\nverdict: agree within %.1f%% (largest difference %.2f%%%s%s%s)\n",
+		fprintf(f, "\nverdict: agree within %.1f%% (largest difference %.2f%%%s%s)\n",
 		        v->tolerance * 100.0, v->max_rel * 100.0, v->worst ? ": " : "",
-		        v->worst ? v->worst->label : "", "");
+		        v->worst ? v->worst->label : "");
 	else
 		fprintf(f, "\nverdict: DIFFER by more than %.1f%% (largest difference %.2f%%%s%s)\n",
 		        v->tolerance * 100.0, v->max_rel * 100.0, v->worst ? ": " : "",
@@ -417,13 +416,17 @@ static int sim_json(const struct sim_view *v, size_t series, json_t *o)
 {
 	const struct sim_result *res = v->res;
 	json_t *s = json_object(), *cmp = json_object();
-	int bad = !s || !cmp || json_object_set_new(o, "simulation", s);
-	if (bad) {
+	if (!s || !cmp) {
+		json_decref(s);
 		json_decref(cmp);
-		if (s && !json_object_get(o, "simulation"))
-			json_decref(s);
 		return BND_E_NOMEM;
 	}
+	/* json_object_set_new takes s (and frees it when it fails) */
+	if (json_object_set_new(o, "simulation", s)) {
+		json_decref(cmp);
+		return BND_E_NOMEM;
+	}
+	int bad = 0;
 	bad |= json_object_set_new(s, "engine", json_string("banditore send (fanout) vs wa-mock"));
 	bad |= json_object_set_new(s, "wa_mock", json_string(v->wa_mock));
 	bad |= json_object_set_new(s, "wa_mock_args", json_string(res->mock_args));
@@ -448,13 +451,15 @@ static int sim_json(const struct sim_view *v, size_t series, json_t *o)
 	bad |= set_num(s, "tolerance", v->tolerance);
 	bad |= json_object_set_new(s, "agree", json_boolean(v->agree));
 	bad |= set_num(s, "max_relative_difference", v->max_rel);
-	bad |= json_object_set_new(s, "compare", cmp);
+	if (json_object_set_new(s, "compare", cmp))
+		return BND_E_NOMEM;   /* cmp freed by jansson */
 	for (size_t i = 0; i < SIM_ROWS; i++) {
 		const struct sim_row *x = &v->rows[i];
 		json_t *e = json_object();
-		bad |= !e || json_object_set_new(cmp, x->key, e);
-		if (!e)
+		if (!e || json_object_set_new(cmp, x->key, e)) {   /* e freed on failure */
+			bad = 1;
 			break;
+		}
 		bad |= set_num(e, "predicted", x->predicted);
 		bad |= set_num(e, "measured", x->measured);
 		bad |= set_num(e, "relative_difference", x->rel);
@@ -825,7 +830,7 @@ int cmd_plan(int argc, char **argv, const struct cli_global *g)
 	}
 	print_report(stdout, &r, plot_path);
 	if (sv)
-		print_sim(stdout, &r, sv);
+		print_sim(stdout, sv);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, "banditore plan: cannot write the report: %s\n", strerror(errno));
 		ex = 1;

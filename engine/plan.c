@@ -6,9 +6,10 @@
  * 1. Latency L is log-normal, fitted to p50 and p99: mu = ln p50,
  *    sigma = ln(p99 / p50) / z99 (z99 = 2.3263); p99 == p50 means a fixed
  *    latency. E[L] = exp(mu + sigma^2 / 2).
- * 2. Throughput. Requests leave at R_eff = min(R, W / E[L]): a window of W
- *    requests in flight, each held for E[L] on average, completes W / E[L]
- *    per second (Little's law). Retries spend the same budget, so new
+ * 2. Throughput. Requests leave at R_eff = min(R, W / (E[L] + d)): a
+ *    window of W slots, each held for the latency plus the sender's dispatch
+ *    overhead d (the intent made durable before the wire, the local HTTP
+ *    round trip), completes W / (E[L] + d) per second (Little's law). Retries spend the same budget, so new
  *    recipients start at r = R_eff / E[attempts], where a recipient makes
  *    1 attempt when it fails permanently (fraction P) and otherwise
  *    1 + F + ... + F^(K-1) attempts (F: transient failure per attempt,
@@ -24,7 +25,7 @@
  * 5. Acceptance. Attempt k (0-based) of a recipient succeeds with weight
  *    F^k (1 - F) and is accepted c_k + L after the recipient's first
  *    dispatch, where c_k adds, per earlier failed attempt, the mean latency
- *    plus the retry wait max(min(1 s * 2^j, 60 s), pair interval). So the
+ *    plus the sender's mean retry wait 0.75 min(1 s * 2^j, 60 s). So the
  *    expected count accepted by t is
  *        (1 - P) * sum_k w_k * E[D(t - c_k - L)]
  *    and E[(y - L)+] has the closed form H(y) = y Phi(z) - E[L] Phi(z - sigma)
@@ -72,6 +73,7 @@ void plan_input_defaults(struct plan_input *in)
 	in->window = PLAN_DEFAULT_WINDOW;
 	in->max_attempts = PLAN_DEFAULT_MAX_ATTEMPTS;
 	in->pair_interval_s = PLAN_DEFAULT_PAIR_INTERVAL_S;
+	in->dispatch_overhead_s = PLAN_DEFAULT_DISPATCH_OVERHEAD_S;
 }
 
 static int tier_valid(uint32_t t)
@@ -106,6 +108,9 @@ int plan_validate(const struct plan_input *in)
 		return BND_E_PLAN_ATTEMPTS;
 	if (!(in->pair_interval_s >= 0.0 && in->pair_interval_s <= PLAN_MAX_PAIR_INTERVAL_S))
 		return BND_E_PLAN_PAIR;
+	if (!(in->dispatch_overhead_s >= 0.0 &&
+	      in->dispatch_overhead_s <= PLAN_MAX_DISPATCH_OVERHEAD_S))
+		return BND_E_PLAN_OVERHEAD;
 	return 0;
 }
 
@@ -340,11 +345,11 @@ static void add_warnings(struct plan_result *r)
 	if (r->limited_by_window) {
 		warn(r, PLAN_WARN_WINDOW_SMALL,
 		     "window %" PRIu32 " sustains only %.1f msg/s at a mean latency of %.0f ms "
-		     "(Little's law: window / latency), below the rate limit of %g msg/s: "
-		     "the window paces the fan-out, not the API; use --window %" PRIu32
-		     " or more (rate x p99 latency)",
-		     in->window, r->little_rate, r->latency_mean_s * 1000.0, in->rate,
-		     r->window_recommended);
+		     "plus %g ms of dispatch overhead (Little's law: window / time held), "
+		     "below the rate limit of %g msg/s: the window paces the fan-out, not the "
+		     "API; use --window %" PRIu32 " or more (rate x (p99 latency + overhead))",
+		     in->window, r->little_rate, r->latency_mean_s * 1000.0,
+		     in->dispatch_overhead_s * 1000.0, in->rate, r->window_recommended);
 	} else if ((double)in->window > PLAN_WARN_WINDOW_FACTOR * r->window_recommended &&
 		   in->window > PLAN_WARN_WINDOW_FLOOR) {
 		warn(r, PLAN_WARN_WINDOW_LARGE,
@@ -433,7 +438,7 @@ int plan_compute(const struct plan_input *in, struct plan_result *out)
 	r.latency_tail_s = exp(r.latency_mu + TAIL_SIGMAS * r.latency_sigma);
 
 	/* 2. throughput and retries */
-	r.little_rate = (double)in->window / r.latency_mean_s;
+	r.little_rate = (double)in->window / (r.latency_mean_s + in->dispatch_overhead_s);
 	/* A relative margin: W = R x L exactly (200 x 0.2 s at 1,000/s) must
 	 * not count as window-limited through a rounding error. */
 	r.limited_by_window = r.little_rate < in->rate * (1.0 - 1e-9);
@@ -456,20 +461,21 @@ int plan_compute(const struct plan_input *in, struct plan_result *out)
 	for (uint32_t k = 0; k < k_max; k++) {
 		r.attempt_weight[k] = w * (1.0 - f);
 		r.attempt_offset_s[k] = c;
-		/* The wait before retry k+1: exponential backoff from 1 s, capped
-		 * at 60 s, never closer than the pair rate allows (131056). */
+		/* The wait before retry k+1: the sender's backoff, d = 1 s x 2^k
+		 * capped at 60 s, drawn uniformly in [d/2, d] (limiter_backoff_ns):
+		 * 0.75 d on average. The pair spacing does not apply: it counts
+		 * messages the API accepted, and a transient failure is none
+		 * (plan --simulate showed the old 6 s floor 37% too slow). */
 		double backoff = PLAN_BACKOFF_BASE_S * ldexp(1.0, (int)k);
 		if (backoff > PLAN_BACKOFF_CAP_S)
 			backoff = PLAN_BACKOFF_CAP_S;
-		if (backoff < in->pair_interval_s)
-			backoff = in->pair_interval_s;
-		c += r.latency_mean_s + backoff;
+		c += r.latency_mean_s + PLAN_BACKOFF_JITTER_MEAN * backoff;
 		w *= f;
 	}
 
 	/* window sizing for the configured rate */
-	r.window_min = ceil_u32(in->rate * r.latency_mean_s);
-	r.window_recommended = ceil_u32(in->rate * in->latency_p99_s);
+	r.window_min = ceil_u32(in->rate * (r.latency_mean_s + in->dispatch_overhead_s));
+	r.window_recommended = ceil_u32(in->rate * (in->latency_p99_s + in->dispatch_overhead_s));
 	r.connections_h2 = ceil_u32((double)r.window_recommended / PLAN_H2_STREAMS);
 	r.connections_http1 = r.window_recommended;
 
@@ -558,6 +564,7 @@ int plan_to_json(const struct plan_result *r, size_t series_points, json_t **out
 	put(in, "window", json_integer(r->in.window), &bad);
 	put(in, "max_attempts", json_integer(r->in.max_attempts), &bad);
 	put(in, "pair_interval_s", json_real(r->in.pair_interval_s), &bad);
+	put(in, "dispatch_overhead_ms", json_real(r->in.dispatch_overhead_s * 1000.0), &bad);
 
 	put(o, "model", json_string(PLAN_MODEL_VERSION), &bad);
 	put(o, "inputs", in, &bad);

@@ -15,15 +15,14 @@
  * with a wamid) by t: the denominator is always N, so permanent failures and
  * recipients that exhaust their attempts keep coverage below 1.
  *
- * Comparing with a measurement (the future `plan --simulate`): a run of the
- * real sender against wa-mock yields, for each recipient, the time of its
- * accepted request relative to the first dispatch. Its empirical curve is
- * (number accepted by t) / N, evaluated at the same instants with
- * plan_coverage_at; its last acceptance time compares with
- * seconds_to_last_recipient (when nobody has failures to retry; otherwise
- * with the time of the last final outcome, see plan_settled_at), and its
- * 1/5/15-minute coverage with coverage_1m/5m/15m. plan_to_json carries the model version and the full
- * input echo so a stored prediction can be re-evaluated later.
+ * Comparing with a measurement (`plan --simulate`, tools/banditore/
+ * simulate.c): a run of the real sender against wa-mock yields the notice's
+ * counters over time from the first request. Its empirical curve is
+ * (number accepted by t) / N, compared with plan_coverage_at; the time the
+ * last recipient settles (accepted or failed for good) with
+ * seconds_to_last_recipient (see plan_settled_at), and its 1/5/15-minute
+ * coverage with coverage_1m/5m/15m. plan_to_json carries the model version
+ * and the full input echo so a stored prediction can be re-evaluated later.
  */
 #ifndef PLAN_H
 #define PLAN_H
@@ -33,7 +32,7 @@
 
 #include <jansson.h>
 
-#define PLAN_MODEL_VERSION "banditore-plan/1"
+#define PLAN_MODEL_VERSION "banditore-plan/2"
 
 /* Defaults. The throughput default is Meta's 80 msg/s per number; latency
  * defaults to the reference's wa-mock profile (log-normal, median 250 ms,
@@ -48,8 +47,17 @@
 #define PLAN_DEFAULT_WINDOW 64u
 #define PLAN_DEFAULT_MAX_ATTEMPTS 8u
 #define PLAN_DEFAULT_PAIR_INTERVAL_S 6.0 /* ~1 message per 6 s per user (§3.2) */
+/* The time a window slot is held beyond the API's latency: the sender
+ * makes each request's intent durable (a group commit: one to two
+ * fdatasyncs) before the wire, and the local HTTP round trip adds a little.
+ * Measured by `plan --simulate` (mean_window_used / throughput - latency):
+ * 4-8 ms on the development VM's ext4 disk under load; about 1 ms on a
+ * quiet NVMe. Little's law uses E[L] + this. */
+#define PLAN_DEFAULT_DISPATCH_OVERHEAD_S 0.005
+#define PLAN_MAX_DISPATCH_OVERHEAD_S 1.0
 #define PLAN_BACKOFF_BASE_S 1.0
 #define PLAN_BACKOFF_CAP_S 60.0
+#define PLAN_BACKOFF_JITTER_MEAN 0.75   /* the sender waits uniform [d/2, d] */
 
 /* API facts the model and its warnings use (reference §3). */
 #define PLAN_TIER_PERIOD_S 86400.0      /* messaging limits: rolling 24 h */
@@ -93,7 +101,14 @@ struct plan_input {
 	double permanent_rate;   /* P: fraction of recipients failing permanently */
 	uint32_t window;         /* W: requests in flight the sender allows */
 	uint32_t max_attempts;   /* K: attempts per recipient, first included */
-	double pair_interval_s;  /* least spacing of two requests to one user */
+	double pair_interval_s;  /* least spacing of two messages the API accepted
+	                          * for one user: echoed and used by --simulate;
+	                          * it does not space retries of transient
+	                          * failures (model 2), so one notice is not
+	                          * affected */
+	double dispatch_overhead_s; /* d: a window slot's hold time beyond the
+	                          * latency (durable intent, local HTTP);
+	                          * 0..PLAN_MAX_DISPATCH_OVERHEAD_S */
 };
 
 /* Warnings, in the order plan_compute emits them. */
@@ -130,15 +145,15 @@ struct plan_result {
 	double latency_mean_s;           /* E[L] = exp(mu + sigma^2 / 2) */
 
 	/* throughput */
-	double little_rate;              /* W / E[L]: what the window sustains */
-	double effective_rate;           /* min(R, W / E[L]), requests/s */
-	int limited_by_window;           /* 1 when W / E[L] < R */
+	double little_rate;              /* W / (E[L] + d): what the window sustains */
+	double effective_rate;           /* min(R, W / (E[L] + d)), requests/s */
+	int limited_by_window;           /* 1 when W / (E[L] + d) < R */
 	double attempts_per_recipient;   /* E[requests per recipient] */
 	double recipient_rate;           /* new recipients/s = effective / attempts */
 
 	/* window sizing for R at this latency */
-	uint32_t window_min;             /* ceil(R x E[L]): Little's law at the mean */
-	uint32_t window_recommended;     /* ceil(R x p99): holds R through latency spikes */
+	uint32_t window_min;             /* ceil(R x (E[L] + d)): Little's law at the mean */
+	uint32_t window_recommended;     /* ceil(R x (p99 + d)): holds R through latency spikes */
 	uint32_t connections_h2;         /* ceil(window_recommended / 100 streams) */
 	uint32_t connections_http1;      /* one request per connection */
 
@@ -186,7 +201,8 @@ void plan_input_defaults(struct plan_input *in);
  * code of the first bad field: BND_E_PLAN_RECIPIENTS, BND_E_PLAN_RATE,
  * BND_E_PLAN_TIER (tiers: 0, 250, 1000 (before Oct 2025), 2000, 10000,
  * 100000), BND_E_PLAN_LATENCY, BND_E_PLAN_ERROR_RATE, BND_E_PLAN_PERMANENT,
- * BND_E_PLAN_WINDOW, BND_E_PLAN_ATTEMPTS, BND_E_PLAN_PAIR; BND_E_INVAL for a
+ * BND_E_PLAN_WINDOW, BND_E_PLAN_ATTEMPTS, BND_E_PLAN_PAIR,
+ * BND_E_PLAN_OVERHEAD; BND_E_INVAL for a
  * NULL pointer. NaN and infinities are rejected like any out-of-range value.
  */
 int plan_validate(const struct plan_input *in);

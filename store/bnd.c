@@ -157,6 +157,7 @@ const char *bnd_strerror(int code)
 	case BND_E_PLAN_WINDOW: return "plan: window must be 1 to 1000000 requests in flight";
 	case BND_E_PLAN_ATTEMPTS: return "plan: max attempts must be 1 to 20";
 	case BND_E_PLAN_PAIR: return "plan: pair interval must be 0 to 3600 s";
+	case BND_E_PLAN_OVERHEAD: return "plan: dispatch overhead must be 0 to 1000 ms";
 	case BND_E_PLAN_PLOT_FORMAT: return "plot file name must end in .svg or .png";
 	case BND_E_PLAN_GNUPLOT_MISSING: return "gnuplot not found (install gnuplot-nox, or set BANDITORE_GNUPLOT)";
 	case BND_E_PLAN_GNUPLOT_FAILED: return "gnuplot failed to write the plot";

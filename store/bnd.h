@@ -139,6 +139,7 @@ enum {
 	BND_E_PLAN_WINDOW = -11757,     /* in-flight window outside 1 .. PLAN_MAX_WINDOW */
 	BND_E_PLAN_ATTEMPTS = -11758,   /* max attempts outside 1 .. PLAN_MAX_ATTEMPTS */
 	BND_E_PLAN_PAIR = -11759,       /* pair interval outside [0, 3600] s */
+	BND_E_PLAN_OVERHEAD = -11760,   /* dispatch overhead outside [0, 1] s */
 	BND_E_PLAN_PLOT_FORMAT = -11770,  /* plot file name is not .svg or .png */
 	BND_E_PLAN_GNUPLOT_MISSING = -11771, /* no gnuplot executable found */
 	BND_E_PLAN_GNUPLOT_FAILED = -11772,  /* gnuplot ran but did not write the plot */

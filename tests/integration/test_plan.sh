@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_plan.sh - `banditore plan` end to end through the real binary: the
 # report, --json against PRODUCT.md's contract and the closed forms, input
-# errors (exit 2, message on stderr, nothing on stdout), --simulate refused,
-# --plot to SVG and PNG, and a missing gnuplot.
+# errors (exit 2, message on stderr, nothing on stdout), --simulate's
+# guards and a missing or broken wa-mock (the acceptance run itself is in
+# test_plan_simulate.sh), --plot to SVG and PNG, and a missing gnuplot.
 # Env: BANDITORE_BIN (the banditore binary). No process outlives a call
 # (each is bounded by `timeout`); nothing listens on any port.
 set -euo pipefail
@@ -52,13 +53,24 @@ json_check "$work/80.json" \
   'all(a["coverage"] <= b["coverage"] for a, b in zip(j["series"], j["series"][1:]))' \
   || fail "300,000 at 80/s"
 
-plan --subscribers 300000 --rate 1000 --window 200 --latency-ms 200 --json >"$work/1000.json" \
-  || fail "plan 1000/s exits non-zero"
+plan --subscribers 300000 --rate 1000 --window 200 --latency-ms 200 --dispatch-overhead-ms 0 \
+  --json >"$work/1000.json" || fail "plan 1000/s exits non-zero"
 json_check "$work/1000.json" \
   'abs(j["seconds_to_last_recipient"] - 300.2) < 0.05' \
   'j["window"] == 200 and j["connections"] == 2 and j["connections_http1"] == 200' \
-  'j["warnings"] == []' \
+  'j["warnings"] == []' 'j["inputs"]["dispatch_overhead_ms"] == 0' \
   || fail "300,000 at 1,000/s, 200 ms"
+
+# The sender holds a slot for the latency plus its dispatch overhead (5 ms by
+# default): 200 slots at 205 ms carry 975.6/s; the plan asks for 205.
+plan --subscribers 300000 --rate 1000 --window 200 --latency-ms 200 --json >"$work/1000d.json" \
+  || fail "plan 1000/s with overhead exits non-zero"
+json_check "$work/1000d.json" \
+  'abs(j["effective_rate"] - 200 / 0.205) < 1e-6 and j["limited_by"] == "window"' \
+  'j["window"] == 205 and j["window_min"] == 205' \
+  'j["warning_codes"] == ["window_small"]' \
+  'j["inputs"]["dispatch_overhead_ms"] == 5 and j["model"] == "banditore-plan/2"' \
+  || fail "dispatch overhead"
 
 # Little's law: the default window cannot carry 1,000/s at 250:2000 ms.
 plan --subscribers 300000 --rate 1000 --json >"$work/little.json" || fail "plan little exits non-zero"
@@ -119,8 +131,53 @@ bad --error-rate --subscribers 1000 --error-rate -0.1
 bad --window --subscribers 1000 --window 0
 bad --plot --subscribers 1000 --plot out.pdf
 bad --bogus --subscribers 1000 --bogus
-bad --simulate --subscribers 1000 --simulate
-grep -q 'not available yet' "$work/bad.err" || fail "--simulate does not say it is not available yet"
+bad --dispatch-overhead-ms --subscribers 1000 --dispatch-overhead-ms 2000
+bad --dispatch-overhead-ms --subscribers 1000 --dispatch-overhead-ms x
+
+# --simulate's guards: refused before anything starts (exit 2), naming the
+# flag that allows more; bad values of its flags.
+export TMPDIR="$work/tmp"   # every simulation's temp dir must be gone after it
+mkdir -p "$TMPDIR"
+bad --simulate-max-seconds --subscribers 100000 --rate 80 --simulate
+grep -q 'would run for about 125' "$work/bad.err" || fail "guard does not give the predicted duration"
+bad --simulate-max-recipients --subscribers 1000000 --rate 1000 --window 2000 --simulate \
+  --simulate-max-seconds 3600
+bad '--rate' --subscribers 100 --rate 0.5 --simulate
+bad --simulate-max-seconds --subscribers 100 --simulate --simulate-max-seconds 0
+bad --simulate-max-seconds --subscribers 100 --simulate --simulate-max-seconds 100000
+bad --simulate-tolerance --subscribers 100 --simulate --simulate-tolerance 0
+bad --simulate-max-recipients --subscribers 100 --simulate --simulate-max-recipients 0
+bad --wa-mock --subscribers 100 --simulate --wa-mock ''
+
+# No wa-mock: one clear line, exit 1, nothing on stdout, nothing left behind.
+sim_fails() {   # sim_fails PATTERN ENV-ASSIGNMENT... -- ARGS...
+  local pat=$1; shift
+  local envs=()
+  while [ "$1" != -- ]; do envs+=("$1"); shift; done; shift
+  local rc=0
+  env "${envs[@]}" timeout 60 "$BIN" plan "$@" >"$work/sim.out" 2>"$work/sim.err" || rc=$?
+  [ "$rc" -eq 1 ] || fail "plan $* exits $rc, not 1: $(cat "$work/sim.err")"
+  [ ! -s "$work/sim.out" ] || fail "plan $* printed on stdout"
+  grep -q -- "$pat" "$work/sim.err" || fail "plan $*: no '$pat' in: $(cat "$work/sim.err")"
+}
+sim_fails 'not an executable file' BANDITORE_WA_MOCK=/nonexistent/wa-mock -- \
+  --subscribers 100 --simulate
+sim_fails "--wa-mock '/nonexistent/x' is not an executable" X=1 -- \
+  --subscribers 100 --simulate --wa-mock /nonexistent/x
+# Found nowhere: banditore copied alone into an empty directory, PATH empty.
+mkdir -p "$work/alone"
+cp "$BIN" "$work/alone/banditore"
+rc=0
+env PATH=/nonexistent BANDITORE_WA_MOCK= "$work/alone/banditore" plan --subscribers 100 --simulate \
+  >"$work/sim.out" 2>"$work/sim.err" || rc=$?
+[ "$rc" -eq 1 ] && grep -q 'needs wa-mock: not found next to' "$work/sim.err" \
+  || fail "wa-mock nowhere: exit $rc: $(cat "$work/sim.err")"
+# A wa-mock that dies at start (here: a script that prints and exits 3).
+printf '#!/bin/sh\necho "fake wa-mock: cannot bind" >&2\nexit 3\n' >"$work/dead-mock"
+chmod +x "$work/dead-mock"
+sim_fails 'exited at start with status 3: fake wa-mock: cannot bind' X=1 -- \
+  --subscribers 100 --simulate --wa-mock "$work/dead-mock"
+[ -z "$(ls -A "$TMPDIR")" ] || fail "a simulation left files in TMPDIR: $(ls -A "$TMPDIR")"
 
 # --plot: SVG and PNG, with the JSON still clean on stdout.
 plan --subscribers 300000 --rate 80 --plot "$work/curve.svg" --json >"$work/plot.json" \

@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "progress.h"
-#include "sender.h"
 
 #define NS_MS 1000000ull
 
@@ -200,6 +199,7 @@ int fanout_print_report(const struct cli_global *g, const struct journal_report 
 
 struct run_ctx {
 	const char *id;
+	const struct fanout_opts *o;
 	struct progress prog;
 	int finished;
 	struct journal_report rep;
@@ -223,7 +223,9 @@ static void on_notice(void *ud, const char *id, enum notice_state st, enum notic
 {
 	struct run_ctx *x = ud;
 	x->why = why;
-	if (x->prog.tty) {   /* the bar's last state: the final counts */
+	if (x->o->outcome)
+		x->o->outcome->end_ns = fanout_mono_ns();
+	if (x->prog.tty && !x->o->no_progress) {   /* the bar's last state: the final counts */
 		struct progress_view v = {
 			.notice_id = id, .recipients = rep->recipients, .accepted = rep->accepted,
 			.failed = rep->failed, .expired = rep->expired, .remaining = rep->remaining,
@@ -243,6 +245,10 @@ static void on_progress(void *ud, struct sender *s, uint64_t now)
 	struct run_ctx *x = ud;
 	struct journal_report r;
 	if (sender_report(s, x->id, &r))
+		return;
+	if (x->o->tap)
+		x->o->tap(x->o->tap_ud, s, &r, now);
+	if (x->o->no_progress)
 		return;
 	struct sender_stats st;
 	sender_stats_get(s, &st);
@@ -264,8 +270,8 @@ int fanout_run(const struct cli_global *g, struct fanout_opts *o, struct store *
                const char *id)
 {
 	const struct config *c = &o->cfg;
-	struct run_ctx x = { .id = id };
-	progress_init(&x.prog, stderr, isatty(STDERR_FILENO));
+	struct run_ctx x = { .id = id, .o = o };
+	progress_init(&x.prog, stderr, !o->no_progress && isatty(STDERR_FILENO));
 	enum loop_backend be = c->loop == CONFIG_LOOP_URING   ? LOOP_BACKEND_URING
 	                       : c->loop == CONFIG_LOOP_EPOLL ? LOOP_BACKEND_EPOLL
 	                                                      : LOOP_BACKEND_AUTO;
@@ -286,6 +292,7 @@ int fanout_run(const struct cli_global *g, struct fanout_opts *o, struct store *
 		.connect_timeout_ms = (uint32_t)(c->connect_timeout_ns / NS_MS),
 		.retry_base_ns = c->retry_base_ns,
 		.retry_cap_ns = c->retry_cap_ns,
+		.max_tries = o->max_tries,
 		.pair_interval_ns = c->pair_interval_ns,
 		.uncertain_grace_ns = o->uncertain_grace_ns,
 		.commit_interval_ns = c->commit_interval_ns,
@@ -346,6 +353,12 @@ int fanout_run(const struct cli_global *g, struct fanout_opts *o, struct store *
 	double first_ms = sst.first_send_ns && sst.first_send_ns >= o->start_ns
 	                          ? (double)(sst.first_send_ns - o->start_ns) / 1e6
 	                          : -1.0;
+	if (o->outcome) {
+		o->outcome->stats = sst;
+		o->outcome->finished = x.finished;
+		if (x.finished)
+			o->outcome->rep = x.rep;
+	}
 	sender_close(&s);   /* closes the journal of an interrupted run */
 	g_sender = NULL;
 	sigaction(SIGINT, &old_int, NULL);
@@ -362,11 +375,14 @@ int fanout_run(const struct cli_global *g, struct fanout_opts *o, struct store *
 		        (unsigned long long)sst.invalidated);
 	if (x.st == NOTICE_STOPPED && x.why == NOTICE_REASON_LOCAL) {
 		cli_error("notice %s stopped by a local error: %s", id, bnd_strerror(x.code));
-		fanout_print_report(g, &x.rep, first_ms);
+		if (!o->quiet)
+			fanout_print_report(g, &x.rep, first_ms);
 		return CLI_EXIT_FAIL;
 	}
 	if (x.st == NOTICE_STOPPED)
 		cli_error("notice %s stopped by the API: code %d (%s); fix the cause, then resume",
 		          id, (int)x.code, code_name(x.code));
+	if (o->quiet)
+		return fanout_exit_for(x.st);
 	return fanout_print_report(g, &x.rep, first_ms);
 }

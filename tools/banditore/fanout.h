@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "config.h"
 #include "journal.h"
+#include "sender.h"
 
 enum fanout_exit {
 	FANOUT_EXIT_STOPPED = 4,
@@ -34,12 +35,36 @@ enum fanout_exit {
 	FANOUT_EXIT_INTERRUPTED = 7,
 };
 
+/*
+ * A tap on a running fan-out, for a caller that embeds it (`plan
+ * --simulate` measures the delivery curve through it): called every
+ * progress_ns on the sender's loop thread with the notice's report and the
+ * loop's time (CLOCK_MONOTONIC). It may call sender_shutdown(s).
+ */
+typedef void (*fanout_tap_fn)(void *ud, struct sender *s, const struct journal_report *r,
+                              uint64_t now_ns);
+
+/* What an embedding caller gets back from fanout_run (fanout_opts.outcome). */
+struct fanout_outcome {
+	int finished;               /* the sender reported the notice's end */
+	struct journal_report rep;  /* its final report (finished) */
+	struct sender_stats stats;  /* the sender's counters at the end */
+	uint64_t end_ns;            /* CLOCK_MONOTONIC when the notice ended */
+};
+
 struct fanout_opts {
 	struct config cfg;          /* config_defaults + flags + file + env */
 	int rate_unlimited;         /* --rate 0: no limiter (benchmarks) */
 	uint64_t uncertain_grace_ns;/* --uncertain-grace */
 	uint64_t progress_ns;       /* --progress-interval */
 	uint64_t start_ns;          /* CLOCK_MONOTONIC at the command's start */
+	/* Embedding (zero for send/resume): */
+	uint32_t max_tries;         /* sender_config.max_tries (0: its default) */
+	int quiet;                  /* no report: the caller reports */
+	int no_progress;            /* no progress bar or lines either */
+	fanout_tap_fn tap;          /* NULL: none */
+	void *tap_ud;
+	struct fanout_outcome *outcome; /* filled by fanout_run when not NULL */
 };
 
 /* fanout_init - defaults; returns 0 or CLI_EXIT_FAIL (no memory). */
@@ -66,7 +91,8 @@ extern const char fanout_flags_help[];
 /*
  * fanout_run - send or resume notice id with the store st (writer, held
  * by the caller, closed by it afterwards), print progress and the report
- * (JSON with g->json), and return the exit code above.
+ * (JSON with g->json; neither with o->quiet), and return the exit code
+ * above. o->tap and o->outcome, when set, see the run as described there.
  */
 int fanout_run(const struct cli_global *g, struct fanout_opts *o, struct store *st,
                const char *id);

@@ -119,11 +119,13 @@ static void gp_str(FILE *f, const char *s)
 struct axis {
 	double div;          /* seconds per axis unit */
 	const char *unit;
-	int minutes;
+	int minutes;         /* seconds or minutes: the 1/5/15-minute marks fit */
 };
 
 static struct axis pick_axis(double t_end_s)
 {
+	if (t_end_s <= 120.0)   /* a short run (plan --simulate): seconds read best */
+		return (struct axis){ 1.0, "seconds", 1 };
 	if (t_end_s <= 48.0 * 3600.0)
 		return (struct axis){ 60.0, "minutes", 1 };
 	if (t_end_s <= 60.0 * 86400.0)

@@ -1,8 +1,8 @@
 /*
  * plot.h - draw delivery curves (coverage against time) as SVG or PNG by
  * driving gnuplot through a pipe. Used by `banditore plan --plot`; built so
- * that a measured curve (the future `plan --simulate`) can be drawn beside
- * the predicted one: a spec holds any number of curves.
+ * that a measured curve (`plan --simulate`) is drawn beside the predicted
+ * one: a spec holds up to PLOT_MAX_CURVES curves.
  */
 #ifndef PLOT_H
 #define PLOT_H
@@ -53,8 +53,9 @@ int plot_check_path(const char *path);
 
 /*
  * plot_delivery - write the plot described by spec to spec->path.
- * The time axis is in minutes when t_end_s is at most 48 h, in hours up to
- * 60 days, in days beyond; marks are drawn only on a minute axis.
+ * The time axis is in seconds up to 120 s, in minutes up to 48 h, in hours
+ * up to 60 days, in days beyond; marks are drawn only on a seconds or
+ * minutes axis (and only those within t_end_s).
  * The gnuplot binary is $BANDITORE_GNUPLOT when set and non-empty (a path,
  * or a name searched in PATH), else "gnuplot" from PATH. gnuplot writes to
  * a temporary file beside the target, renamed into place on success, so a

@@ -1555,6 +1555,9 @@ void sender_stats_get(struct sender *s, struct sender_stats *out)
 	out->in_flight = waclient_inflight(s->wc);
 	out->window_used = sched_in_flight(s->sched);
 	out->rate_milli = limiter_rate_milli(&s->lim, loop_now(s->l));
+	struct loop_stats ls;
+	loop_stats_get(s->l, &ls);
+	out->first_wire_ns = ls.first_wait_ns;
 }
 
 int sender_report(struct sender *s, const char *id, struct journal_report *rep)

@@ -39,7 +39,7 @@ struct fanout_opts {
 	int rate_unlimited;         /* --rate 0: no limiter (benchmarks) */
 	uint64_t uncertain_grace_ns;/* --uncertain-grace */
 	uint64_t progress_ns;       /* --progress-interval */
-	uint64_t start_ns;          /* CLOCK_MONOTONIC at the command's start */
+	uint64_t start_ns;          /* CLOCK_MONOTONIC at main() (cli_start_ns) */
 };
 
 /* fanout_init - defaults; returns 0 or CLI_EXIT_FAIL (no memory). */

@@ -41,10 +41,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-/* <pthread.h> pulls in <sched.h>, whose SCHED_FIFO macro would clobber
- * scheduler.h's enum constant of the same name; the sender never uses the
- * POSIX one. */
-#undef SCHED_FIFO
 
 #include "sender.h"
 #include <stdatomic.h>
@@ -1456,7 +1452,7 @@ int sender_open(struct sender **out, const struct sender_config *cfg)
 	};
 	if ((rc = waclient_open(&s->wc, s->l, &wcfg)))
 		goto fail;
-	if ((rc = sched_open(&s->sched, SCHED_FIFO, c->window)))
+	if ((rc = sched_open(&s->sched, SCHED_POLICY_FIFO, c->window)))
 		goto fail;
 	uint64_t now = loop_now(s->l);
 	uint32_t burst = c->burst ? c->burst : (c->rate / 20 ? c->rate / 20 : 1);

@@ -12,7 +12,6 @@
 #include <microhttpd.h>
 #include <arpa/inet.h>
 #include <pthread.h>
-#undef SCHED_FIFO
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,13 +12,21 @@
  * removes and notice_list never reports). This is stronger than writing
  * notice.json alone by temp+rename: the three files can never disagree.
  *
+ * recipients.bin is written as the numbers arrive from a source
+ * (notice_create_from: `send` streams the store's sorted view; notice_create
+ * feeds an array), 64 KiB per write with the body checksum streamed and the
+ * header written last: no copy of a million-number list is ever held.
+ *
  * The recipient list is a flat array of little-endian u64 packed numbers
  * (phone.h) after a 64-byte header, mapped read-only; an ordinal is an index,
  * so looking a recipient up costs one load and the sender needs no
  * per-recipient memory. The whole file is checked on open (header checksum,
  * body checksum, strictly ascending valid numbers): about a millisecond per
  * million recipients, and it means a damaged list can never send a notice
- * to the wrong people. Format: JOURNAL.md, "recipients.bin".
+ * to the wrong people. The checked pages are then dropped from the mapping
+ * (MADV_DONTNEED: they stay in the page cache), so the list re-enters the
+ * resident set only as the sender walks it. Format: JOURNAL.md,
+ * "recipients.bin".
  *
  * notice.json is parsed with jansson, bounded (NOTICE_JSON_MAX) and checked
  * field by field through the same validators as the setters; it is a local

@@ -1071,10 +1071,25 @@ static int build_and_send(struct sender *s, struct sreq *c)
 	return rc;
 }
 
+/* An emergency notice still dispatching: it takes the sending capacity
+ * (PRODUCT.md, "Emergencies first"), one-off texts wait behind it. */
+static int emergency_running(const struct sender *s)
+{
+	for (int i = 0; i < SCHED_MAX_NOTICES; i++) {
+		const struct snotice *n = &s->notices[i];
+		if (n->used && !n->ended && n->def->category == NOTICE_CAT_EMERGENCY)
+			return 1;
+	}
+	return 0;
+}
+
 /* Move durable ring entries (and due texts) into curl while slots are free. */
 static void send_ready(struct sender *s, uint64_t now)
 {
-	/* Texts first: they are few and someone waits for each. */
+	/* Texts before other notices: they are few and someone waits for each
+	 * (a welcome answers a citizen who just wrote). But not before an
+	 * emergency: while one is dispatching, texts wait (engine_stopped
+	 * still fails them at once). */
 	if (s->texts_later) {
 		struct stext **pp = &s->texts_later;
 		while (*pp) {
@@ -1093,7 +1108,8 @@ static void send_ready(struct sender *s, uint64_t now)
 			}
 		}
 	}
-	while (s->texts_head && s->ctx_free && !s->draining) {
+	while (s->texts_head && s->ctx_free && !s->draining &&
+	       (s->engine_stopped || !emergency_running(s))) {
 		struct stext *t = s->texts_head;
 		if (s->engine_stopped) {
 			s->texts_head = t->next;
@@ -1311,6 +1327,9 @@ static void pump(void *ud, uint64_t now)
 		}
 		for (int i = 0; i < SCHED_MAX_NOTICES; i++)
 			check_notice(s, &s->notices[i], now);
+		/* Texts held back by an emergency that just ended go now. */
+		if (s->texts_head && s->ctx_free)
+			send_ready(s, now);
 		if (s->need_commit && !loop_timer_active(&s->commit_t))
 			loop_timer_start(s->l, &s->commit_t, now + s->cfg.commit_interval_ns,
 			                 on_commit_timer, s);

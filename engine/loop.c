@@ -241,6 +241,10 @@ int loop__socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *s
 	}
 	struct loop__slot *s = &l->slots[idx];
 	uint8_t want = (uint8_t)(what & (CURL_POLL_IN | CURL_POLL_OUT));
+	/* IN only: curl wrote a whole request and waits for the answer. Once
+	 * per loop: "first request on the wire" of the benchmarks. */
+	if (want == CURL_POLL_IN && !l->st.first_wait_ns)
+		l->st.first_wait_ns = loop__clock();
 	if (s->want != want) {
 		s->want = want;
 		slot_dirty(l, idx);

@@ -220,6 +220,9 @@ struct loop_stats {
 	uint64_t socket_actions; /* curl_multi_socket_action calls */
 	uint64_t wakeups;        /* eventfd wake-ups received */
 	uint32_t ring_flags;     /* IORING_SETUP_* flags in force (uring) */
+	uint64_t first_wait_ns;  /* CLOCK_MONOTONIC when curl first waited for an
+	                            answer on a socket (wanted IN only): its
+	                            request had been written to the socket; 0 = not yet */
 };
 
 /* loop_stats_get - copy the counters. */

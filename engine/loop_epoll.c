@@ -2,16 +2,22 @@
  * loop_epoll.c - the epoll readiness backend of the loop: for kernels or
  * containers where io_uring is refused, and as the benchmark's peer.
  *
- * Level-triggered entries (what curl expects: its own epoll example uses
- * LT), one per slot, added/modified/deleted by apply() from the dirty list
- * before each wait. The entry's data is the same (type, arm seq, index)
- * packing as io_uring's user_data, so an event fetched in a batch for a
- * slot that changed hands during that batch is dropped as stale.
+ * One-shot entries (EPOLLONESHOT), one registration per fd, kept across
+ * re-arms: the kernel disarms an entry when it reports it, and apply()
+ * re-arms it with EPOLL_CTL_MOD (with the slot's current mask: a one-shot
+ * entry is level-triggered at arm time, which is what curl expects). A slot
+ * that stops wanting events is only marked unarmed: no EPOLL_CTL_DEL, so the
+ * next slot on the same fd (curl drops a keep-alive socket between two
+ * requests, CURL_POLL_REMOVE, and takes it again for the next one) re-arms
+ * it with one MOD. Per request that is one epoll_ctl instead of a DEL and
+ * an ADD. An entry left armed by a slot that no longer wants it reports at
+ * most once (one-shot), with the old slot's (type, arm seq, index) packing
+ * in its data, and the common code drops that event as stale.
  *
- * Deleting: closing an fd removes its epoll entry, but a DEL issued later
- * for the old slot would hit a new socket that reused the fd number, so
- * apply() deletes only while the fd still maps to the slot, and forget()
- * (fd about to be closed) deletes at once.
+ * reg[fd] says whether fd has an entry. Closing an fd removes its entry,
+ * so forget() (fd about to be closed) clears reg[fd]; a MOD that meets
+ * ENOENT anyway (an fd closed behind our back) becomes an ADD, an ADD that
+ * meets EEXIST a MOD.
  *
  * The wait uses epoll_pwait2 (ns timeout, 5.11+) and falls back to
  * epoll_wait with the timeout rounded up to whole ms on ENOSYS.
@@ -31,6 +37,8 @@
 struct epoll_be {
 	int epfd;
 	int no_pwait2;
+	uint8_t *reg;        /* reg[fd]: fd has an entry in epfd */
+	uint32_t reg_cap;
 	struct epoll_event ev[EPOLL_BATCH];
 };
 
@@ -55,6 +63,7 @@ static void ep_fini(struct loop *l)
 	if (!b)
 		return;
 	close(b->epfd);
+	bnd_free(b->reg);
 	bnd_free(b);
 	l->be = NULL;
 }
@@ -69,36 +78,53 @@ static uint32_t ep_mask(uint8_t want)
 	return m;
 }
 
-static int fd_is_slot(const struct loop *l, int fd, uint32_t idx)
+/* Room for reg[fd]; 0 or BND_E_NOMEM. */
+static int reg_room(struct epoll_be *b, int fd)
 {
-	return fd >= 0 && (uint32_t)fd < l->fd_cap && l->fd_map[fd] == idx + 1;
+	if ((uint32_t)fd < b->reg_cap)
+		return 0;
+	uint32_t cap = b->reg_cap ? b->reg_cap : 64;
+	while (cap <= (uint32_t)fd)
+		cap *= 2;
+	uint8_t *r = bnd_realloc(b->reg, cap);
+	if (!r)
+		return BND_E_NOMEM;
+	memset(r + b->reg_cap, 0, cap - b->reg_cap);
+	b->reg = r;
+	b->reg_cap = cap;
+	return 0;
 }
 
 static int ep_apply(struct loop *l, uint32_t idx, struct loop__slot *s)
 {
 	struct epoll_be *b = l->be;
 	if (!s->want) {
-		if (s->armed) {
-			if (fd_is_slot(l, s->fd, idx))
-				epoll_ctl(b->epfd, EPOLL_CTL_DEL, s->fd, NULL);  /* ENOENT/EBADF: gone already */
-			s->armed = 0;
-		}
+		/* Left as it is: one-shot, so it reports at most once more, and
+		 * that event is stale (not armed). The next slot on this fd re-arms
+		 * the same entry with a MOD. */
+		s->armed = 0;
 		return 0;
 	}
 	if (s->armed == s->want)
 		return 0;
-	struct epoll_event ev = { .events = ep_mask(s->want) };
-	int op = s->armed ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (s->fd < 0)
+		return -EBADF;
+	int rc = reg_room(b, s->fd);
+	if (rc)
+		return rc;
+	struct epoll_event ev = { .events = ep_mask(s->want) | EPOLLONESHOT };
 	if (!s->armed)
 		s->arm_seq++;
 	ev.data.u64 = loop__ud_pack(LOOP__UD_POLL, s->arm_seq, idx);
-	int rc = epoll_ctl(b->epfd, op, s->fd, &ev);
+	int op = b->reg[s->fd] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	rc = epoll_ctl(b->epfd, op, s->fd, &ev);
 	if (rc < 0 && errno == EEXIST)
 		rc = epoll_ctl(b->epfd, EPOLL_CTL_MOD, s->fd, &ev);
 	else if (rc < 0 && errno == ENOENT)
 		rc = epoll_ctl(b->epfd, EPOLL_CTL_ADD, s->fd, &ev);
 	if (rc < 0)
 		return -errno;
+	b->reg[s->fd] = 1;
 	s->armed = s->want;
 	l->st.polls_armed++;
 	return 0;
@@ -107,8 +133,15 @@ static int ep_apply(struct loop *l, uint32_t idx, struct loop__slot *s)
 static void ep_forget(struct loop *l, uint32_t idx, struct loop__slot *s)
 {
 	struct epoll_be *b = l->be;
-	if (s->armed && fd_is_slot(l, s->fd, idx))
-		epoll_ctl(b->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	(void)idx;
+	/* The close removes the entry (curl's sockets are never dup'ed); DEL
+	 * now anyway when it is armed, so nothing can report for this fd
+	 * number between here and the close. */
+	if (s->fd >= 0 && (uint32_t)s->fd < b->reg_cap && b->reg[s->fd]) {
+		if (s->armed)
+			epoll_ctl(b->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+		b->reg[s->fd] = 0;
+	}
 	s->armed = 0;
 	l->st.cancels++;
 }
@@ -141,7 +174,7 @@ static int ep_wait(struct loop *l, uint64_t timeout_ns)
 	l->now = loop__clock();
 	for (int i = 0; i < n; i++) {
 		uint64_t ud = b->ev[i].data.u64;
-		loop__dispatch(l, loop__ud_idx(ud), loop__ud_seq(ud), (int)b->ev[i].events, 0);
+		loop__dispatch(l, loop__ud_idx(ud), loop__ud_seq(ud), (int)b->ev[i].events, 1);
 	}
 	return 0;
 }

@@ -12,13 +12,21 @@
  * removes and notice_list never reports). This is stronger than writing
  * notice.json alone by temp+rename: the three files can never disagree.
  *
+ * recipients.bin is written as the numbers arrive from a source
+ * (notice_create_from: `send` streams the store's sorted view; notice_create
+ * feeds an array), 64 KiB per write with the body checksum streamed and the
+ * header written last: no copy of a million-number list is ever held.
+ *
  * The recipient list is a flat array of little-endian u64 packed numbers
  * (phone.h) after a 64-byte header, mapped read-only; an ordinal is an index,
  * so looking a recipient up costs one load and the sender needs no
  * per-recipient memory. The whole file is checked on open (header checksum,
  * body checksum, strictly ascending valid numbers): about a millisecond per
  * million recipients, and it means a damaged list can never send a notice
- * to the wrong people. Format: JOURNAL.md, "recipients.bin".
+ * to the wrong people. The checked pages are then dropped from the mapping
+ * (MADV_DONTNEED: they stay in the page cache), so the list re-enters the
+ * resident set only as the sender walks it. Format: JOURNAL.md,
+ * "recipients.bin".
  *
  * notice.json is parsed with jansson, bounded (NOTICE_JSON_MAX) and checked
  * field by field through the same validators as the setters; it is a local
@@ -690,7 +698,10 @@ int notice_rcpt_open(struct notice_rcpt **out, const char *data_dir, const char 
 	rc = rcpt_check(map, len, id, &r->count, &r->checksum);
 	if (rc)
 		goto out;
-	/* The sender reads ordinals in ascending order. */
+	/* The check touched every page: let them go from this process (they
+	 * stay in the page cache) so the 8 bytes per recipient come back into
+	 * the resident set only as the sender reaches them, in ascending order. */
+	madvise(map, len, MADV_DONTNEED);
 	madvise(map, len, MADV_SEQUENTIAL);
 	r->map = map;
 	r->map_len = len;
@@ -734,29 +745,161 @@ uint64_t notice_rcpt_get(const struct notice_rcpt *r, uint32_t ordinal)
 
 /* ---- create, load, list -------------------------------------------------- */
 
-int notice_create(const char *data_dir, const struct notice *n, const uint64_t *numbers,
-                  size_t count, uint32_t span)
+/* The recipients.bin writer: numbers arrive in chunks and leave in
+ * RCPT_WBUF-byte writes; the header (count, body checksum) goes in last at
+ * offset 0, which the rename makes safe (the file is not visible before). */
+#define RCPT_WBUF 65536u
+
+struct rcpt_writer {
+	int fd;
+	uint8_t *buf;        /* RCPT_WBUF bytes */
+	size_t used;
+	uint64_t off;        /* file offset of buf[0] */
+	uint64_t prev;       /* last number taken (ascending check) */
+	uint64_t count;
+	XXH3_state_t *xs;    /* body checksum, streamed */
+	int checked;         /* the source was validated already (notice_create) */
+};
+
+static int rcpt_flush(struct rcpt_writer *w)
+{
+	if (!w->used)
+		return 0;
+	if (XXH3_64bits_update(w->xs, w->buf, w->used) != XXH_OK)
+		return BND_E_INVAL;
+	int rc = fsio_pwrite_all(w->fd, w->buf, w->used, w->off);
+	w->off += w->used;
+	w->used = 0;
+	return rc;
+}
+
+static int rcpt_sink(void *ud, const uint64_t *numbers, size_t k)
+{
+	struct rcpt_writer *w = ud;
+	if (k && !numbers)
+		return BND_E_INVAL;
+	if (k > NOTICE_MAX_RECIPIENTS - w->count)
+		return BND_E_RANGE;
+	for (size_t i = 0; i < k; i++) {
+		uint64_t v = numbers[i];
+		if (!w->checked && (!phone_valid(v) || v <= w->prev))
+			return BND_E_INVAL;
+		w->prev = v;
+		if (w->used == RCPT_WBUF) {
+			int rc = rcpt_flush(w);
+			if (rc)
+				return rc;
+		}
+		le64_put(w->buf + w->used, v);
+		w->used += 8;
+	}
+	w->count += k;
+	return 0;
+}
+
+/* Write recipients.bin at path from src; *count and *sum out. */
+static int rcpt_write(const char *path, const char *id, notice_source_fn src, void *ud,
+                      int checked, uint32_t *count, uint64_t *sum)
+{
+	struct rcpt_writer w = { .fd = -1, .off = RCPT_HEADER_SIZE, .checked = checked };
+	uint8_t hdr[RCPT_HEADER_SIZE];
+	int rc;
+	w.buf = bnd_malloc(RCPT_WBUF);
+	w.xs = XXH3_createState();
+	if (!w.buf || !w.xs) {
+		rc = BND_E_NOMEM;
+		goto out;
+	}
+	XXH3_64bits_reset_withSeed(w.xs, RCPT_SEED);
+	w.fd = fsio_openat(AT_FDCWD, path, O_WRONLY | O_CREAT | O_EXCL);
+	if (w.fd < 0) {
+		rc = w.fd;
+		goto out;
+	}
+	rc = src(ud, rcpt_sink, &w);
+	if (!rc)
+		rc = rcpt_flush(&w);
+	if (rc)
+		goto out;
+	*count = (uint32_t)w.count;
+	*sum = XXH3_64bits_digest(w.xs);
+	notice_rcpt_encode_header(hdr, id, *count, *sum);
+	rc = fsio_pwrite_all(w.fd, hdr, sizeof hdr, 0);
+	if (!rc)
+		rc = fsio_fdatasync(w.fd);
+out:
+	if (w.fd >= 0 && close(w.fd) != 0 && rc == 0)
+		rc = -errno;
+	XXH3_freeState(w.xs);
+	bnd_free(w.buf);
+	return rc;
+}
+
+static int create_from(const char *data_dir, const struct notice *n, notice_source_fn src,
+                       void *ud, uint32_t span, size_t *count_out, int checked);
+
+/* notice_validate's verdict in notice_create's codes. */
+static int create_check(const struct notice *n)
 {
 	int rc = notice_validate(n);
 	if (rc)
 		return rc == BND_E_NOTICE_ID || rc == BND_E_RANGE ? rc : BND_E_INVAL;
+	return 0;
+}
+
+struct array_src {
+	const uint64_t *numbers;
+	size_t count;
+};
+
+static int array_source(void *ud, notice_sink_fn sink, void *sink_ud)
+{
+	const struct array_src *a = ud;
+	return a->count ? sink(sink_ud, a->numbers, a->count) : 0;
+}
+
+int notice_create(const char *data_dir, const struct notice *n, const uint64_t *numbers,
+                  size_t count, uint32_t span)
+{
+	int rc = create_check(n);
+	if (rc)
+		return rc;
 	if (count > NOTICE_MAX_RECIPIENTS)
 		return BND_E_RANGE;
 	if (count && !numbers)
 		return BND_E_INVAL;
-	if (span == 0)
-		span = JOURNAL_SPAN_DEFAULT;
-	if (span < JOURNAL_SPAN_MIN || span > JOURNAL_SPAN_MAX || (span & (span - 1)))
-		return BND_E_INVAL;
+	/* Checked before anything is created: a bad list leaves no trace. */
 	uint64_t prev = 0;
 	for (size_t i = 0; i < count; i++) {
 		if (!phone_valid(numbers[i]) || numbers[i] <= prev)
 			return BND_E_INVAL;
 		prev = numbers[i];
 	}
+	struct array_src a = { .numbers = numbers, .count = count };
+	return create_from(data_dir, n, array_source, &a, span, NULL, 1);
+}
 
+int notice_create_from(const char *data_dir, const struct notice *n, notice_source_fn src,
+                       void *ud, uint32_t span, size_t *count_out)
+{
+	return create_from(data_dir, n, src, ud, span, count_out, 0);
+}
+
+static int create_from(const char *data_dir, const struct notice *n, notice_source_fn src,
+                       void *ud, uint32_t span, size_t *count_out, int checked)
+{
+	if (count_out)
+		*count_out = 0;
+	int rc = create_check(n);
+	if (rc)
+		return rc;
+	if (!src)
+		return BND_E_INVAL;
+	if (span == 0)
+		span = JOURNAL_SPAN_DEFAULT;
+	if (span < JOURNAL_SPAN_MIN || span > JOURNAL_SPAN_MAX || (span & (span - 1)))
+		return BND_E_INVAL;
 	char notices[4096], tmp[4096], final[4096], file[4096];
-	uint8_t *body = NULL;
 	char *json = NULL;
 	json_t *root = NULL;
 	int made_tmp = 0;
@@ -783,19 +926,11 @@ int notice_create(const char *data_dir, const struct notice *n, const uint64_t *
 		goto out;
 	made_tmp = 1;
 
-	/* recipients.bin: header and body in one buffer, one write. */
-	size_t body_len = RCPT_HEADER_SIZE + count * 8;
-	body = bnd_malloc(body_len);
-	if (!body) {
-		rc = BND_E_NOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < count; i++)
-		le64_put(body + RCPT_HEADER_SIZE + i * 8, numbers[i]);
-	uint64_t sum = XXH3_64bits_withSeed(body + RCPT_HEADER_SIZE, count * 8, RCPT_SEED);
-	notice_rcpt_encode_header(body, n->id, (uint32_t)count, sum);
+	/* recipients.bin, streamed from the source. */
+	uint32_t count = 0;
+	uint64_t sum = 0;
 	join(file, sizeof file, tmp, RCPT_FILE);  /* fits: checked above */
-	rc = write_new_file(file, body, body_len);
+	rc = rcpt_write(file, n->id, src, ud, checked, &count, &sum);
 	if (rc)
 		goto out;
 
@@ -848,7 +983,8 @@ out:
 		jf(json);  /* jansson's allocator, whichever is installed */
 	}
 	json_decref(root);
-	bnd_free(body);
+	if (rc == 0 && count_out)
+		*count_out = count;
 	return rc;
 }
 

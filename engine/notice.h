@@ -255,6 +255,21 @@ int notice_create(const char *data_dir, const struct notice *n, const uint64_t *
                   size_t count, uint32_t span);
 
 /*
+ * notice_create_from - notice_create with the recipients pulled from a
+ * source instead of an array: src(ud, sink, sink_ud) must call
+ * sink(sink_ud, chunk, k) with consecutive chunks of the strictly ascending
+ * list and return 0 (or its own error, returned as is). recipients.bin is
+ * written as the chunks arrive (64 KiB at a time), so no copy of the list is
+ * ever held: `send` passes store_confirmed_stream, which hands out the
+ * store's kept view. *count (may be NULL) gets the number of recipients.
+ * Same files, syncs, atomicity and codes as notice_create.
+ */
+typedef int (*notice_sink_fn)(void *sink_ud, const uint64_t *numbers, size_t k);
+typedef int (*notice_source_fn)(void *ud, notice_sink_fn sink, void *sink_ud);
+int notice_create_from(const char *data_dir, const struct notice *n, notice_source_fn src,
+                       void *ud, uint32_t span, size_t *count);
+
+/*
  * notice_load - read and validate DATA_DIR/notices/<id>/notice.json into
  * *out. Returns 0; BND_E_NOTICE_ID (bad id); BND_E_NOTFOUND (no such
  * notice); BND_E_NOTICE_JSON (unparseable, wrong shape, too big, or its id

@@ -155,7 +155,7 @@ static struct item heap_pop(struct item *h, size_t *n)
 int sched_open(struct sched **out, enum sched_policy policy, uint32_t window)
 {
 	*out = NULL;
-	if (policy != SCHED_FIFO && policy != SCHED_ROUND_ROBIN)
+	if (policy != SCHED_POLICY_FIFO && policy != SCHED_POLICY_ROUND_ROBIN)
 		return BND_E_INVAL;
 	struct sched *s = bnd_calloc(1, sizeof *s);
 	if (!s)
@@ -386,7 +386,7 @@ enum sched_pick_kind sched_next(struct sched *s, uint64_t now_ns, struct sched_p
 		if (n == 0)
 			continue;
 		int start = 0;
-		if (s->policy == SCHED_ROUND_ROBIN) {
+		if (s->policy == SCHED_POLICY_ROUND_ROBIN) {
 			/* Just after the notice served last at this level. */
 			for (int k = 0; k < n; k++) {
 				if (s->v[idx[k]].seq == s->rr_last[level]) {

@@ -13,10 +13,10 @@
  *      pre-empts lower notices within one scheduler tick. Requests already
  *      in flight for them finish normally; nothing new of theirs is
  *      dispatched while the emergency has something to send.
- *   2. Within one priority, SCHED_FIFO (the default) serves notices in
+ *   2. Within one priority, SCHED_POLICY_FIFO (the default) serves notices in
  *      creation order: the older one goes first, and a younger one gets the
  *      capacity only while the older one has nothing due (work-conserving:
- *      no idle capacity, no starvation). SCHED_ROUND_ROBIN alternates
+ *      no idle capacity, no starvation). SCHED_POLICY_ROUND_ROBIN alternates
  *      between them instead, for equal shares.
  *   3. Within one notice: an uncertain ordinal whose grace period ended,
  *      then a retry whose time has come, then the next new ordinal; new
@@ -58,8 +58,8 @@
 #define SCHED_MAX_NOTICES 64
 
 enum sched_policy {
-	SCHED_FIFO = 0,          /* within a priority: oldest notice first */
-	SCHED_ROUND_ROBIN = 1,   /* within a priority: take turns */
+	SCHED_POLICY_FIFO = 0,   /* within a priority: oldest notice first */
+	SCHED_POLICY_ROUND_ROBIN = 1,/* within a priority: take turns */
 };
 
 /* Flags carried by a deferred item back to the caller. */

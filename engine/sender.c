@@ -41,10 +41,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-/* <pthread.h> pulls in <sched.h>, whose SCHED_FIFO macro would clobber
- * scheduler.h's enum constant of the same name; the sender never uses the
- * POSIX one. */
-#undef SCHED_FIFO
 
 #include "sender.h"
 #include <stdatomic.h>
@@ -1079,10 +1075,25 @@ static int build_and_send(struct sender *s, struct sreq *c)
 	return rc;
 }
 
+/* An emergency notice still dispatching: it takes the sending capacity
+ * (PRODUCT.md, "Emergencies first"), one-off texts wait behind it. */
+static int emergency_running(const struct sender *s)
+{
+	for (int i = 0; i < SCHED_MAX_NOTICES; i++) {
+		const struct snotice *n = &s->notices[i];
+		if (n->used && !n->ended && n->def->category == NOTICE_CAT_EMERGENCY)
+			return 1;
+	}
+	return 0;
+}
+
 /* Move durable ring entries (and due texts) into curl while slots are free. */
 static void send_ready(struct sender *s, uint64_t now)
 {
-	/* Texts first: they are few and someone waits for each. */
+	/* Texts before other notices: they are few and someone waits for each
+	 * (a welcome answers a citizen who just wrote). But not before an
+	 * emergency: while one is dispatching, texts wait (engine_stopped
+	 * still fails them at once). */
 	if (s->texts_later) {
 		struct stext **pp = &s->texts_later;
 		while (*pp) {
@@ -1101,7 +1112,8 @@ static void send_ready(struct sender *s, uint64_t now)
 			}
 		}
 	}
-	while (s->texts_head && s->ctx_free && !s->draining) {
+	while (s->texts_head && s->ctx_free && !s->draining &&
+	       (s->engine_stopped || !emergency_running(s))) {
 		struct stext *t = s->texts_head;
 		if (s->engine_stopped) {
 			s->texts_head = t->next;
@@ -1319,6 +1331,9 @@ static void pump(void *ud, uint64_t now)
 		}
 		for (int i = 0; i < SCHED_MAX_NOTICES; i++)
 			check_notice(s, &s->notices[i], now);
+		/* Texts held back by an emergency that just ended go now. */
+		if (s->texts_head && s->ctx_free)
+			send_ready(s, now);
 		if (s->need_commit && !loop_timer_active(&s->commit_t))
 			loop_timer_start(s->l, &s->commit_t, now + s->cfg.commit_interval_ns,
 			                 on_commit_timer, s);
@@ -1463,7 +1478,7 @@ int sender_open(struct sender **out, const struct sender_config *cfg)
 	};
 	if ((rc = waclient_open(&s->wc, s->l, &wcfg)))
 		goto fail;
-	if ((rc = sched_open(&s->sched, SCHED_FIFO, c->window)))
+	if ((rc = sched_open(&s->sched, SCHED_POLICY_FIFO, c->window)))
 		goto fail;
 	uint64_t now = loop_now(s->l);
 	uint32_t burst = c->burst ? c->burst : (c->rate / 20 ? c->rate / 20 : 1);
@@ -1562,6 +1577,9 @@ void sender_stats_get(struct sender *s, struct sender_stats *out)
 	out->in_flight = waclient_inflight(s->wc);
 	out->window_used = sched_in_flight(s->sched);
 	out->rate_milli = limiter_rate_milli(&s->lim, loop_now(s->l));
+	struct loop_stats ls;
+	loop_stats_get(s->l, &ls);
+	out->first_wire_ns = ls.first_wait_ns;
 }
 
 int sender_report(struct sender *s, const char *id, struct journal_report *rep)

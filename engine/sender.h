@@ -277,6 +277,8 @@ struct sender_stats {
 	uint32_t window_used;      /* scheduler slots held now */
 	uint64_t rate_milli;       /* the limiter's current rate (0 = unlimited) */
 	uint64_t first_send_ns;    /* loop time of the first request handed to curl */
+	uint64_t first_wire_ns;    /* CLOCK_MONOTONIC once the first request had been
+	                              written to its socket (loop_stats.first_wait_ns) */
 	uint64_t texts_sent, texts_accepted, texts_failed;
 };
 void sender_stats_get(struct sender *s, struct sender_stats *out);

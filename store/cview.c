@@ -212,3 +212,26 @@ int cview_snapshot(struct cview *v, uint64_t **out, size_t *n)
 	*n = k;
 	return 0;
 }
+
+int cview_fold(struct cview *v)
+{
+	if (!v->ndelta)
+		return 0;
+	size_t room = v->nbase + v->ndelta;
+	uint64_t *r = bnd_malloc(room * sizeof *r);
+	uint64_t *tmp = r ? bnd_malloc(v->ndelta * sizeof *tmp) : NULL;
+	if (!tmp) {
+		bnd_free(r);
+		cview_drop(v);
+		return BND_E_NOMEM;
+	}
+	subidx_advise(r, room * sizeof *r);
+	size_t k = merge(v, cview_sort(v->delta, tmp, v->ndelta, 1), r);
+	bnd_free(tmp);
+	bnd_free(v->base);
+	v->base = r;
+	v->base_cap = room;
+	v->nbase = k;
+	v->ndelta = 0;
+	return 0;
+}

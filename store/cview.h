@@ -62,6 +62,14 @@ int cview_build(struct cview *v, uint64_t *a, size_t n, size_t cap);
  */
 int cview_snapshot(struct cview *v, uint64_t **out, size_t *n);
 
+/*
+ * cview_fold - fold the pending changes into the base, so that v->base[0 ..
+ * v->nbase) is the exact ascending set (what store_confirmed_stream hands
+ * out without a copy). The view must be valid. Returns 0 or BND_E_NOMEM
+ * (then the view is dropped).
+ */
+int cview_fold(struct cview *v);
+
 /* cview_bytes - heap bytes held. */
 static inline uint64_t cview_bytes(const struct cview *v)
 {

@@ -65,10 +65,21 @@ static int ndigits(uint64_t n)
 	return d;
 }
 
+/* A number has an allowed digit count iff it lies in
+ * [10^(PHONE_MIN_DIGITS - 1), 10^PHONE_MAX_DIGITS): two compares instead of
+ * a division loop (the fan-out validates every recipient when it writes and
+ * when it checks recipients.bin, a million at a time). */
+static const uint64_t pow10_tab[20] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+	100000000ull, 1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull,
+	10000000000000ull, 100000000000000ull, 1000000000000000ull, 10000000000000000ull,
+	100000000000000000ull, 1000000000000000000ull, 10000000000000000000ull,
+};
+_Static_assert(PHONE_MIN_DIGITS >= 1 && PHONE_MAX_DIGITS < 20, "pow10_tab bounds");
+
 int phone_valid(uint64_t n)
 {
-	int d = ndigits(n);
-	return d >= PHONE_MIN_DIGITS && d <= PHONE_MAX_DIGITS;
+	return n >= pow10_tab[PHONE_MIN_DIGITS - 1] && n < pow10_tab[PHONE_MAX_DIGITS];
 }
 
 size_t phone_format(uint64_t n, char *buf)

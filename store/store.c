@@ -720,6 +720,39 @@ int store_confirmed_snapshot(struct store *s, uint64_t **out, size_t *n)
 	return rc;
 }
 
+#define STREAM_CHUNK 8192u   /* numbers per call: 64 KiB */
+
+int store_confirmed_stream(struct store *s, store_chunk_fn fn, void *ud, size_t *n)
+{
+	if (n)
+		*n = 0;
+	if (!s || !fn)
+		return BND_E_INVAL;
+	pthread_mutex_lock(&s->mu);
+	int rc = s->view.valid ? 0 : view_build(s);
+	if (!rc)
+		rc = cview_fold(&s->view);
+	size_t done = 0;
+	while (!rc && done < s->view.nbase) {
+		size_t k = s->view.nbase - done < STREAM_CHUNK ? s->view.nbase - done : STREAM_CHUNK;
+		rc = fn(ud, s->view.base + done, k);
+		done += k;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (n)
+		*n = done;
+	return rc;
+}
+
+void store_confirmed_release(struct store *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	cview_drop(&s->view);
+	pthread_mutex_unlock(&s->mu);
+}
+
 void store_get_stats(struct store *s, struct store_stats *st)
 {
 	memset(st, 0, sizeof *st);

@@ -197,6 +197,27 @@ void store_count(struct store *s, struct store_counts *c);
 int store_confirmed_snapshot(struct store *s, uint64_t **out, size_t *n);
 
 /*
+ * store_confirmed_stream - the same ordered list as store_confirmed_snapshot,
+ * without the copy: fn is called with consecutive ascending chunks of the
+ * kept view (numbers valid only during the call) until the list ends or fn
+ * returns non-zero, which is then returned. For a one-shot consumer that
+ * writes the list out (`send` streams it into recipients.bin): no 8-byte-
+ * per-recipient copy. The store's lock is held throughout, so other
+ * threads' store calls wait for fn: keep it to a sequential write. *n (may
+ * be NULL) gets the count handed out. Returns 0, fn's code, BND_E_NOMEM.
+ */
+typedef int (*store_chunk_fn)(void *ud, const uint64_t *numbers, size_t n);
+int store_confirmed_stream(struct store *s, store_chunk_fn fn, void *ud, size_t *n);
+
+/*
+ * store_confirmed_release - drop the kept sorted view (8 bytes per
+ * confirmed number) when this process will take no more snapshots, e.g.
+ * `send` once its notice exists. Harmless otherwise: the next snapshot
+ * rebuilds it (a scan and a sort). Thread-safe.
+ */
+void store_confirmed_release(struct store *s);
+
+/*
  * store_foreach - call fn for every number with a state (any but SUB_NONE),
  * in unspecified order, under the store's lock (fn must not call the store).
  * fn returns 0 to go on or non-zero to stop; that value is returned.

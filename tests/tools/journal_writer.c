@@ -214,7 +214,7 @@ static int cmd_run(const char *data, uint32_t count, uint32_t window, uint64_t s
 	/* Resume: the scheduler starts at high_water; pending items are
 	 * deferred (uncertain ones after the grace period) or reconciled. */
 	struct sched *s = NULL;
-	if ((rc = sched_open(&s, SCHED_FIFO, window)))
+	if ((rc = sched_open(&s, SCHED_POLICY_FIFO, window)))
 		die("sched_open", rc);
 	struct sched_notice_def d = { .category = NOTICE_CAT_EMERGENCY, .count = count,
 	                              .next_ordinal = journal_high_water(j),

@@ -846,3 +846,88 @@ Test(notice, create_syncs_every_file_and_both_directories)
 	free(v);
 	free(n);
 }
+
+/* ---- notice_create_from: the recipients streamed from a source ---------------------- */
+
+struct chunked_src {
+	const uint64_t *v;
+	size_t n, chunk;
+	int calls;
+};
+
+/* notice_source_fn handing v out in pieces of `chunk` (the last one shorter). */
+static int chunked_source(void *ud, notice_sink_fn sink, void *sink_ud)
+{
+	struct chunked_src *c = ud;
+	for (size_t i = 0; i < c->n; i += c->chunk) {
+		size_t k = c->n - i < c->chunk ? c->n - i : c->chunk;
+		c->calls++;
+		int rc = sink(sink_ud, c->v + i, k);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+Test(notice, create_from_chunks_writes_the_same_list_as_create)
+{
+	/* 20,000 numbers (160 KB: several 64 KiB writes) in odd-sized chunks. */
+	size_t cnt = 20000;
+	uint64_t *v = numbers(cnt);
+	struct notice *a = new_notice(NOTICE_CAT_INFO, 0xa1);
+	struct notice *b = new_notice(NOTICE_CAT_INFO, 0xa1);
+	cr_assert_eq(notice_create(dir, a, v, cnt, 0), 0);
+	char pa[512], pb[512];
+	notice_path(pa, sizeof pa, dir, a->id, "recipients.bin");
+	size_t la, lb;
+	uint8_t *fa = read_all(pa, &la);
+	/* Same id for b: move a's directory away first. */
+	char da[512], moved[512];
+	notice_path(da, sizeof da, dir, a->id, NULL);
+	snprintf(moved, sizeof moved, "%s/moved", dir);
+	cr_assert_eq(rename(da, moved), 0);
+	struct chunked_src c = { .v = v, .n = cnt, .chunk = 777 };
+	size_t got = 0;
+	cr_assert_eq(notice_create_from(dir, b, chunked_source, &c, 0, &got), 0);
+	cr_assert_eq(got, cnt);
+	cr_assert_gt(c.calls, 20);
+	notice_path(pb, sizeof pb, dir, b->id, "recipients.bin");
+	uint8_t *fb = read_all(pb, &lb);
+	cr_assert_eq(la, lb);
+	cr_assert_eq(memcmp(fa, fb, la), 0, "streamed recipients.bin differs from notice_create's");
+	struct notice_rcpt *r = NULL;
+	cr_assert_eq(notice_rcpt_open(&r, dir, b->id), 0);
+	cr_assert_eq(notice_rcpt_count(r), cnt);
+	cr_assert_eq(notice_rcpt_get(r, (uint32_t)cnt - 1), v[cnt - 1]);
+	notice_rcpt_close(&r);
+	free(fa);
+	free(fb);
+	free(v);
+	free(a);
+	free(b);
+}
+
+Test(notice, create_from_refuses_a_bad_stream_and_leaves_no_notice)
+{
+	size_t cnt = 20000;
+	uint64_t *v = numbers(cnt);
+	v[15000] = v[14999];  /* a duplicate deep in the stream, after several writes */
+	struct notice *n = new_notice(NOTICE_CAT_INFO, 0xa2);
+	struct chunked_src c = { .v = v, .n = cnt, .chunk = 4096 };
+	size_t got = 1;
+	cr_assert_eq(notice_create_from(dir, n, chunked_source, &c, 0, &got), BND_E_INVAL);
+	cr_assert_eq(got, 0);
+	char p[512];
+	notice_path(p, sizeof p, dir, NULL, NULL);
+	cr_assert_eq(count_entries(p), 0, "neither the notice nor its .tmp directory is left");
+	v[15000] = 5;  /* an invalid number */
+	cr_assert_eq(notice_create_from(dir, n, chunked_source, &c, 0, NULL), BND_E_INVAL);
+	cr_assert_eq(count_entries(p), 0);
+	cr_assert_eq(notice_create_from(dir, n, NULL, NULL, 0, NULL), BND_E_INVAL);
+	/* An empty stream is an empty list. */
+	c.n = 0;
+	cr_assert_eq(notice_create_from(dir, n, chunked_source, &c, 0, &got), 0);
+	cr_assert_eq(got, 0);
+	free(v);
+	free(n);
+}

@@ -38,7 +38,7 @@ static struct sched_pick send(struct sched *s, uint64_t now)
 
 Test(sched, an_emergency_preempts_within_one_tick)
 {
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int info = add(s, NOTICE_CAT_INFO, 1, 1000, 0);
 	int event = add(s, NOTICE_CAT_EVENT, 0, 1000, 0);
 	for (uint32_t i = 0; i < 10; i++) {
@@ -68,7 +68,7 @@ Test(sched, an_emergency_preempts_within_one_tick)
 
 Test(sched, an_emergency_beats_due_retries_of_lower_notices)
 {
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int dis = add(s, NOTICE_CAT_DISRUPTION, 1, 100, 0);
 	for (int i = 0; i < 3; i++)
 		send(s, 0);
@@ -89,7 +89,7 @@ Test(sched, an_emergency_beats_due_retries_of_lower_notices)
 Test(sched, priorities_follow_the_product_order)
 {
 	/* emergency > disruption > deadline > info > event */
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int h[5];
 	h[4] = add(s, NOTICE_CAT_EVENT, 0, 1, 0);
 	h[3] = add(s, NOTICE_CAT_INFO, 0, 1, 0);
@@ -106,7 +106,7 @@ Test(sched, priorities_follow_the_product_order)
 
 Test(sched, fifo_serves_the_older_notice_first_and_never_idles)
 {
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int young = add(s, NOTICE_CAT_DEADLINE, 2000, 50, 0);
 	int old = add(s, NOTICE_CAT_DEADLINE, 1000, 50, 0);
 	/* The older one (by creation time, not by sched_add order) first. */
@@ -128,7 +128,7 @@ Test(sched, fifo_serves_the_older_notice_first_and_never_idles)
 
 Test(sched, fifo_ties_go_by_order_of_addition)
 {
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int a = add(s, NOTICE_CAT_INFO, 7, 3, 0);
 	int b = add(s, NOTICE_CAT_INFO, 7, 3, 0);
 	for (int i = 0; i < 3; i++)
@@ -140,7 +140,7 @@ Test(sched, fifo_ties_go_by_order_of_addition)
 
 Test(sched, round_robin_gives_equal_shares_within_a_priority)
 {
-	struct sched *s = mk(SCHED_ROUND_ROBIN);
+	struct sched *s = mk(SCHED_POLICY_ROUND_ROBIN);
 	int h[3];
 	for (int i = 0; i < 3; i++)
 		h[i] = add(s, NOTICE_CAT_INFO, (uint64_t)i, 1000, 0);
@@ -163,7 +163,7 @@ Test(sched, round_robin_gives_equal_shares_within_a_priority)
 
 Test(sched, deferred_items_go_out_at_their_time_before_new_ordinals)
 {
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int h = add(s, NOTICE_CAT_INFO, 0, 10, 0);
 	for (uint32_t i = 0; i < 4; i++)
 		cr_assert_eq(send(s, 0).ordinal, i);
@@ -193,7 +193,7 @@ Test(sched, deferred_items_go_out_at_their_time_before_new_ordinals)
 
 Test(sched, idle_reports_when_the_next_item_falls_due)
 {
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int h = add(s, NOTICE_CAT_INFO, 0, 2, 0);
 	send(s, 0);
 	send(s, 0);
@@ -216,7 +216,7 @@ Test(sched, idle_reports_when_the_next_item_falls_due)
 
 Test(sched, nothing_is_dispatched_at_or_after_expiry)
 {
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int h = add(s, NOTICE_CAT_DISRUPTION, 0, 100, 500);
 	int other = add(s, NOTICE_CAT_INFO, 0, 100, 0);
 	for (uint32_t i = 0; i < 5; i++)
@@ -253,7 +253,7 @@ Test(sched, nothing_is_dispatched_at_or_after_expiry)
 
 Test(sched, a_paused_notice_expires_too)
 {
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int h = add(s, NOTICE_CAT_INFO, 0, 10, 1000);
 	cr_assert_eq(sched_pause(s, h), 0);
 	struct sched_pick p;
@@ -267,7 +267,7 @@ Test(sched, a_paused_notice_expires_too)
 
 Test(sched, a_drained_notice_does_not_report_expiry)
 {
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int h = add(s, NOTICE_CAT_INFO, 0, 2, 100);
 	send(s, 0);
 	send(s, 0);
@@ -282,7 +282,7 @@ Test(sched, a_drained_notice_does_not_report_expiry)
 
 Test(sched, cancel_holds)
 {
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int h = add(s, NOTICE_CAT_EMERGENCY, 0, 100, 0);
 	int low = add(s, NOTICE_CAT_EVENT, 0, 3, 0);
 	send(s, 0);
@@ -304,7 +304,7 @@ Test(sched, cancel_holds)
 
 Test(sched, pause_holds_and_unpause_continues)
 {
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int h = add(s, NOTICE_CAT_INFO, 0, 10, 0);
 	cr_assert_eq(send(s, 0).ordinal, 0);
 	cr_assert_eq(sched_pause(s, h), 0);
@@ -323,7 +323,7 @@ Test(sched, pause_holds_and_unpause_continues)
 
 Test(sched, new_ordinals_stop_at_the_horizon_and_resume_from_next_ordinal)
 {
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	struct sched_notice_def d = { .category = NOTICE_CAT_INFO, .count = 100, .next_ordinal = 40,
 	                              .horizon = 43 };
 	int h;
@@ -345,7 +345,7 @@ Test(sched, rejects_bad_arguments_and_counts_its_notices)
 {
 	struct sched *s = NULL;
 	cr_assert_eq(sched_open(&s, (enum sched_policy)7, 0), BND_E_INVAL);
-	s = mk(SCHED_FIFO);
+	s = mk(SCHED_POLICY_FIFO);
 	int h;
 	struct sched_notice_def d = { .category = (enum notice_category)99, .count = 1 };
 	cr_assert_eq(sched_add(s, &d, &h), BND_E_INVAL);
@@ -375,10 +375,10 @@ Test(sched, allocation_failure_changes_nothing)
 {
 	struct sched *s = NULL;
 	bnd_alloc_fail_after(0);
-	cr_assert_eq(sched_open(&s, SCHED_FIFO, 0), BND_E_NOMEM);
+	cr_assert_eq(sched_open(&s, SCHED_POLICY_FIFO, 0), BND_E_NOMEM);
 	cr_assert_null(s);
 	bnd_alloc_fail_after(-1);
-	s = mk(SCHED_FIFO);
+	s = mk(SCHED_POLICY_FIFO);
 	int h = add(s, NOTICE_CAT_INFO, 0, 100, 0);
 	/* Fill the first heap block, then fail the growth. */
 	for (uint32_t i = 0; i < 16; i++)
@@ -400,7 +400,7 @@ Test(sched, many_deferred_items_come_out_in_time_order)
 	/* A heap check: pseudo-random due times, popped in (due, ordinal) order. */
 	enum { N = 5000 };
 	static uint64_t due[N];
-	struct sched *s = mk(SCHED_FIFO);
+	struct sched *s = mk(SCHED_POLICY_FIFO);
 	int h = add(s, NOTICE_CAT_INFO, 0, N, 0);
 	cr_assert_eq(sched_set_horizon(s, h, 0), 0, "no new ordinals: only the heap");
 	uint32_t x = 12345;
@@ -426,7 +426,7 @@ Test(sched, many_deferred_items_come_out_in_time_order)
 static struct sched *mkw(uint32_t window)
 {
 	struct sched *s = NULL;
-	cr_assert_eq(sched_open(&s, SCHED_FIFO, window), 0);
+	cr_assert_eq(sched_open(&s, SCHED_POLICY_FIFO, window), 0);
 	return s;
 }
 

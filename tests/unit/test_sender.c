@@ -12,7 +12,6 @@
 #include <microhttpd.h>
 #include <arpa/inet.h>
 #include <pthread.h>
-#undef SCHED_FIFO
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +72,8 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
 			s->order[s->order_len++] =
 				s->emergency_id[0] && strncmp(t + 28, s->emergency_id, NOTICE_ID_LEN) == 0
 					? 'E' : 'o';
+		else if (strstr(b->p, "\"type\":\"text\""))
+			s->order[s->order_len++] = 'T';
 		const char *ty = strstr(b->p, "\"type\":\"");
 		if (ty)
 			snprintf(s->last_type, sizeof s->last_type, "%.8s", ty + 8);
@@ -520,4 +521,53 @@ Test(sender, a_status_from_another_thread_reconciles_an_ordinal_before_its_turn)
 	cr_assert_eq(e.rep[0].accepted, 200);
 	cr_assert_eq(e.rep[0].delivered, 1);
 	cr_assert_eq(atomic_load(&api->requests), 199, "the reconciled ordinal was not sent");
+}
+
+/* Where the one text landed in the server's arrival order (-1: nowhere). */
+static long text_position(void)
+{
+	const char *t = strchr(api->order, 'T');
+	return t ? (long)(t - api->order) : -1;
+}
+
+static void run_with_text(enum notice_category cat, uint32_t count, uint32_t window)
+{
+	char id[NOTICE_ID_SIZE];
+	make_notice(cat, count, id);
+	if (cat == NOTICE_CAT_EMERGENCY)
+		memcpy(api->emergency_id, id, NOTICE_ID_SIZE);
+	struct ended e = { 0 };
+	struct sender *s = open_sender(0, window, &e, NULL);
+	cr_assert_eq(sender_add(s, id), 0);
+	atomic_store(&text_done, 0);
+	const char *w = "Benvenuto! Scrivi JESI OFF per uscire.";
+	cr_assert_eq(sender_post_text(s, number(count + 7), (const uint8_t *)w, strlen(w),
+	                              "welcome:1", on_text, NULL), 0);
+	cr_assert_eq(sender_run(s), 0);
+	sender_close(&s);
+	cr_assert(atomic_load(&text_done), "the text was sent and completed");
+	cr_assert_eq(e.n, 1);
+	cr_assert_eq(e.st[0], NOTICE_DONE);
+}
+
+Test(sender, a_text_waits_behind_a_running_emergency)
+{
+	/* PRODUCT.md: an emergency takes the sending capacity. The text goes
+	 * once the emergency has dispatched everything: at most the window of
+	 * its requests (already dispatched) arrive after the text. */
+	const uint32_t N = 300, W = 8;
+	run_with_text(NOTICE_CAT_EMERGENCY, N, W);
+	long at = text_position();
+	cr_assert_geq(at, (long)(N - W), "the text arrived at %ld of %u emergency messages", at, N);
+}
+
+Test(sender, a_text_goes_before_a_running_info_notice)
+{
+	/* A welcome answers someone who just wrote: ahead of non-emergency
+	 * notices (at most the window already dispatched goes before it). */
+	const uint32_t N = 300, W = 8;
+	run_with_text(NOTICE_CAT_INFO, N, W);
+	long at = text_position();
+	cr_assert_geq(at, 0);
+	cr_assert_leq(at, (long)(2 * W), "the text arrived at %ld, behind the info notice", at);
 }

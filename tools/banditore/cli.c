@@ -217,6 +217,8 @@ static int is_damage(int rc)
 	return rc <= BND_E_STORE_MAGIC && rc >= BND_E_STORE_MISMATCH;
 }
 
+uint64_t cli_start_ns;
+
 int cli_store_open(struct store **out, const struct cli_global *g, const char *what,
                    int write, int create, struct store_open_info *info)
 {

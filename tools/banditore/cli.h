@@ -45,6 +45,10 @@ struct cli_global {
 	enum bnd_log_level log_level; /* --log-level, default info */
 };
 
+/* CLOCK_MONOTONIC (ns) read first thing in main(): the origin of the
+ * report's first_request_ms. 0 until main sets it. */
+extern uint64_t cli_start_ns;
+
 /* The subcommands of the table in main.c. Each is defined in its own
  * cmd_<name>.c; one that is not linked in yet is reported as "not
  * implemented yet" (see main.c). */

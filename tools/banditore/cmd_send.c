@@ -40,6 +40,12 @@ static void usage_send(FILE *f)
 	        fanout_flags_help);
 }
 
+/* notice_source_fn over the store: its kept sorted view, chunk by chunk. */
+static int stream_confirmed(void *ud, notice_sink_fn sink, void *sink_ud)
+{
+	return store_confirmed_stream(ud, sink, sink_ud, NULL);
+}
+
 int cmd_send(int argc, char **argv, const struct cli_global *g)
 {
 	struct fanout_opts o;
@@ -51,7 +57,6 @@ int cmd_send(int argc, char **argv, const struct cli_global *g)
 	unsigned nparams = 0;
 	int plain = 0;
 	struct store *st = NULL;
-	uint64_t *numbers = NULL;
 	struct notice *n = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -156,26 +161,25 @@ int cmd_send(int argc, char **argv, const struct cli_global *g)
 	if ((rc = cli_store_open(&st, g, "send", 1, 0, NULL)))
 		goto out;
 	notice_cleanup(g->data_dir);
+	/* The recipients go from the store's kept sorted view straight into
+	 * recipients.bin (no copy of the list), and the view is dropped once
+	 * the notice exists: this process takes no other snapshot. */
 	size_t count = 0;
-	if ((rc = store_confirmed_snapshot(st, &numbers, &count))) {
-		cli_error("cannot read the subscribers: %s", bnd_strerror(rc));
-		rc = CLI_EXIT_FAIL;
-		goto out;
-	}
-	uint64_t room;
-	if (o.cfg.tier && limiter_tier_check(o.cfg.tier, 0, count, &room))
-		fprintf(stderr, "banditore: warning: %zu recipients exceed the messaging-limit tier "
-		        "of %llu unique users per 24 h: the API will refuse the excess\n",
-		        count, (unsigned long long)o.cfg.tier);
 	for (int tries = 0;; tries++) {
-		rc = notice_create(g->data_dir, n, numbers, count, 0);
+		rc = notice_create_from(g->data_dir, n, stream_confirmed, st, 0, &count);
 		if (rc != BND_E_EXISTS || tries > 16)
 			break;
 		rnd++;   /* same second, same random bits: take the next id */
 		notice_id_make(now_ms, rnd, n->id);
 	}
-	bnd_free(numbers);
-	numbers = NULL;
+	store_confirmed_release(st);
+	if (rc == 0) {
+		uint64_t room;
+		if (o.cfg.tier && limiter_tier_check(o.cfg.tier, 0, count, &room))
+			fprintf(stderr, "banditore: warning: %zu recipients exceed the messaging-limit "
+			        "tier of %llu unique users per 24 h: the API will refuse the excess\n",
+			        count, (unsigned long long)o.cfg.tier);
+	}
 	if (rc) {
 		cli_error("cannot create the notice: %s", bnd_strerror(rc));
 		rc = CLI_EXIT_FAIL;
@@ -191,7 +195,6 @@ out:
 			rc = CLI_EXIT_FAIL;
 		}
 	}
-	bnd_free(numbers);
 	free(n);
 	fanout_free(&o);
 	return rc;

@@ -58,7 +58,7 @@ static uint64_t wall_ns(void)
 int fanout_init(struct fanout_opts *o)
 {
 	memset(o, 0, sizeof *o);
-	o->start_ns = fanout_mono_ns();
+	o->start_ns = cli_start_ns ? cli_start_ns : fanout_mono_ns();
 	if (config_defaults(&o->cfg)) {
 		cli_error("out of memory");
 		return CLI_EXIT_FAIL;
@@ -350,9 +350,12 @@ int fanout_run(const struct cli_global *g, struct fanout_opts *o, struct store *
 	struct sender_stats sst;
 	sender_stats_get(s, &sst);
 	/* The loop's clock is CLOCK_MONOTONIC too. */
-	double first_ms = sst.first_send_ns && sst.first_send_ns >= o->start_ns
-	                          ? (double)(sst.first_send_ns - o->start_ns) / 1e6
-	                          : -1.0;
+	/* From main() to the first request written to its socket (the loop
+	 * notes when curl first waits for an answer); the hand-over to curl
+	 * when that is unknown. */
+	uint64_t first = sst.first_wire_ns ? sst.first_wire_ns : sst.first_send_ns;
+	double first_ms = first && first >= o->start_ns ? (double)(first - o->start_ns) / 1e6
+	                                                : -1.0;
 	if (o->outcome) {
 		o->outcome->stats = sst;
 		o->outcome->finished = x.finished;

@@ -57,7 +57,7 @@ struct fanout_opts {
 	int rate_unlimited;         /* --rate 0: no limiter (benchmarks) */
 	uint64_t uncertain_grace_ns;/* --uncertain-grace */
 	uint64_t progress_ns;       /* --progress-interval */
-	uint64_t start_ns;          /* CLOCK_MONOTONIC at the command's start */
+	uint64_t start_ns;          /* CLOCK_MONOTONIC at main() (cli_start_ns) */
 	/* Embedding (zero for send/resume): */
 	uint32_t max_tries;         /* sender_config.max_tries (0: its default) */
 	int quiet;                  /* no report: the caller reports */

@@ -17,6 +17,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -74,6 +75,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	cli_start_ns = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec;
 	struct cli_global g = {
 		.prog = "banditore",
 		.data_dir = CLI_DEFAULT_DATA,

@@ -294,7 +294,10 @@ struct notice_rcpt;
 /*
  * notice_rcpt_open - map DATA_DIR/notices/<id>/recipients.bin read-only and
  * check it whole: header fields and checksum, file size, body checksum,
- * numbers ascending and valid, and that it belongs to notice `id`.
+ * numbers ascending and valid, and that it belongs to notice `id`. A list
+ * rewritten by a purge (version 2, notice_purge.h) is accepted: its erased
+ * entries read as 0, and notice_rcpt_checksum still gives the identity the
+ * journal was created with.
  * Returns 0 and sets *out; BND_E_NOTFOUND; BND_E_RCPT_MAGIC, _VERSION,
  * _CHECKSUM, _TRUNCATED, _CORRUPT, _MISMATCH; BND_E_NOTICE_ID; BND_E_NOMEM;
  * -errno. *out is NULL on failure.
@@ -312,7 +315,9 @@ uint64_t notice_rcpt_checksum(const struct notice_rcpt *r);
 
 /*
  * notice_rcpt_get - the packed number of ordinal, or 0 when ordinal is out
- * of range (0 is never a valid number). O(1), no allocation.
+ * of range or its number was erased by compaction (notice_purge.h: the
+ * sender skips it as unsubscribed; 0 is never a valid number). O(1), no
+ * allocation.
  */
 uint64_t notice_rcpt_get(const struct notice_rcpt *r, uint32_t ordinal);
 

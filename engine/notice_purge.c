@@ -240,6 +240,103 @@ out:
 	return rc;
 }
 
+/* The byte that replaces every byte of a redacted wamid. */
+#define WAMID_REDACTED '*'
+
+static int is_redacted(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != WAMID_REDACTED)
+			return 0;
+	return 1;
+}
+
+/*
+ * Redact, in the journal at jpath, the wamid of every ACCEPTED record whose
+ * ordinal is erased (erase[ordinal] != 0; erase NULL: every ordinal): each
+ * byte becomes '*', the record keeps its length (so every offset, and the
+ * SYNCED records that prove them, stay true) and gets its checksum again.
+ * The result is written to tmp, synced and renamed over jpath (the caller
+ * holds the journal's lock; journal_open checks after its flock that the
+ * path still names the file it locked). Records after the first one that
+ * does not decode (a torn tail, which the next writer cuts) are copied as
+ * they are. *n counts the wamids redacted (0: the file was not touched).
+ * Returns 0, BND_E_NOMEM or -errno.
+ */
+static int redact_journal(const char *dir, const char *jpath, const char *tmp,
+                          const uint8_t *erase, uint32_t count, uint64_t *n)
+{
+	*n = 0;
+	uint8_t *buf = NULL;
+	int fd = open(jpath, O_RDONLY | O_CLOEXEC), rc = 0;
+	if (fd < 0)
+		return -errno;
+	struct stat sb;
+	if (fstat(fd, &sb) != 0) {
+		rc = -errno;
+		goto out;
+	}
+	size_t len = (size_t)sb.st_size;
+	if (len <= JOURNAL_HEADER_SIZE)
+		goto out;
+	buf = bnd_malloc(len);
+	if (!buf) {
+		rc = BND_E_NOMEM;
+		goto out;
+	}
+	ssize_t got = fsio_pread_all(fd, buf, len, 0);
+	if (got < 0 || (size_t)got != len) {
+		rc = got < 0 ? (int)got : -EIO;
+		goto out;
+	}
+	close(fd);
+	fd = -1;
+	struct journal_rec r;
+	for (size_t off = JOURNAL_HEADER_SIZE; off < len;) {
+		int k = journal_rec_decode(buf + off, len - off, &r);
+		if (k <= 0)
+			break;
+		if (r.type == JREC_ACCEPTED && r.wamid_len && r.ordinal < count &&
+		    (!erase || erase[r.ordinal]) && !is_redacted(r.wamid, r.wamid_len)) {
+			memset(r.wamid, WAMID_REDACTED, r.wamid_len);
+			if (journal_rec_encode(&r, buf + off, (size_t)k) != k) {
+				rc = BND_E_INVAL;   /* cannot happen: same type, same length */
+				goto out;
+			}
+			(*n)++;
+		}
+		off += (size_t)k;
+	}
+	if (*n == 0)
+		goto out;
+	fd = fsio_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL);
+	if (fd < 0) {
+		rc = fd;
+		fd = -1;
+		goto out;
+	}
+	rc = fsio_pwrite_all(fd, buf, len, 0);
+	if (rc == 0)
+		rc = fsio_fdatasync(fd);
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	fd = -1;
+	if (rc == 0)
+		rc = fsio_renameat(AT_FDCWD, tmp, jpath);
+	if (rc) {
+		(void)fsio_unlinkat(AT_FDCWD, tmp);
+		goto out;
+	}
+	rc = sync_dir(dir);
+out:
+	if (rc)
+		*n = 0;
+	if (fd >= 0)
+		close(fd);
+	bnd_free(buf);
+	return rc;
+}
+
 static void note_failure(struct notice_purge_info *info, const char *id, int rc)
 {
 	info->failed++;
@@ -250,17 +347,47 @@ static void note_failure(struct notice_purge_info *info, const char *id, int rc)
 	}
 }
 
+/* Redact the journal for the entries about to be erased (keep NULL: all),
+ * then take the lock again on the journal now at the path. Returns 0 and
+ * the new lock fd in *lockfd, or an error (*lockfd closed and -1 when the
+ * lock could not be taken again: a writer got in; purged next time). */
+static int redact_and_relock(const char *dir, const char *jpath, const char *jtmp,
+                             const uint8_t *keep, uint32_t n, int *lockfd,
+                             struct notice_purge_info *info)
+{
+	uint8_t *erase = NULL;
+	if (keep) {
+		erase = bnd_malloc(n);
+		if (!erase)
+			return BND_E_NOMEM;
+		for (uint32_t i = 0; i < n; i++)
+			erase[i] = !keep[i];
+	}
+	uint64_t redacted = 0;
+	int rc = redact_journal(dir, jpath, jtmp, erase, n, &redacted);
+	bnd_free(erase);
+	if (rc || redacted == 0)
+		return rc;
+	info->wamids_redacted += redacted;
+	/* Our lock is on the file just replaced: lock the new one. */
+	int fd = lock_notice(jpath);
+	close(*lockfd);
+	*lockfd = fd;
+	return fd < 0 ? fd : 0;
+}
+
 int notice_purge_one(const char *data_dir, struct store *s, const char *id,
                      struct notice_purge_info *info)
 {
 	if (!data_dir || !info || !id ||
 	    !notice_id_valid((const uint8_t *)id, strnlen(id, NOTICE_ID_SIZE)))
 		return BND_E_NOTICE_ID;
-	char dir[4096], jpath[4096], rpath[4096], tmp[4096];
+	char dir[4096], jpath[4096], rpath[4096], tmp[4096], jtmp[4096];
 	if (notice_path(dir, sizeof dir, data_dir, id, NULL) < 0 ||
 	    notice_path(jpath, sizeof jpath, data_dir, id, JOURNAL_FILE) < 0 ||
 	    notice_path(rpath, sizeof rpath, data_dir, id, RCPT_FILE) < 0 ||
-	    notice_path(tmp, sizeof tmp, data_dir, id, RCPT_PURGE_TMP) < 0)
+	    notice_path(tmp, sizeof tmp, data_dir, id, RCPT_PURGE_TMP) < 0 ||
+	    notice_path(jtmp, sizeof jtmp, data_dir, id, JOURNAL_PURGE_TMP) < 0)
 		return BND_E_RANGE;
 	struct notice_rcpt *r = NULL;
 	struct journal *j = NULL;
@@ -272,9 +399,11 @@ int notice_purge_one(const char *data_dir, struct store *s, const char *id,
 		rc = lockfd;
 		goto out;
 	}
-	/* A temporary left by a purge killed before its rename: it holds no
-	 * number the current list lacks, but it is a copy; remove it. */
-	if (fsio_unlinkat(AT_FDCWD, tmp) == 0)
+	/* Temporaries left by a purge killed before its renames: copies with
+	 * fewer numbers than the files in force, but copies: remove them. */
+	int removed = fsio_unlinkat(AT_FDCWD, tmp) == 0;
+	removed |= fsio_unlinkat(AT_FDCWD, jtmp) == 0;
+	if (removed)
 		(void)sync_dir(dir);
 	if ((rc = notice_rcpt_open(&r, data_dir, id)))
 		goto out;
@@ -286,6 +415,11 @@ int notice_purge_one(const char *data_dir, struct store *s, const char *id,
 		journal_state(j, &st, NULL, NULL);
 		terminal = notice_state_terminal(st);
 	}
+	journal_close(&j);
+	/* Order: the journal first, then the list. The list's rewrite is what
+	 * makes a purge "done" (a stub, or no erasable number left); a crash
+	 * between the two leaves the list as it was, so the next purge does
+	 * both again (the journal's part is then a no-op). */
 	if (terminal) {
 		uint32_t left = 0;
 		for (uint32_t i = 0; i < n; i++)
@@ -293,6 +427,8 @@ int notice_purge_one(const char *data_dir, struct store *s, const char *id,
 		struct stat sb;
 		if (left == 0 && stat(rpath, &sb) == 0 && sb.st_size == RCPT_HEADER_SIZE)
 			goto out;   /* already a stub (or an empty list): nothing to drop */
+		if ((rc = redact_and_relock(dir, jpath, jtmp, NULL, n, &lockfd, info)))
+			goto out;
 		if ((rc = write_list(dir, tmp, rpath, id, r, NULL)))
 			goto out;
 		info->reduced++;
@@ -312,6 +448,8 @@ int notice_purge_one(const char *data_dir, struct store *s, const char *id,
 		goto out;
 	}
 	if (erased == 0)
+		goto out;
+	if ((rc = redact_and_relock(dir, jpath, jtmp, keep, n, &lockfd, info)))
 		goto out;
 	if ((rc = write_list(dir, tmp, rpath, id, r, keep)))
 		goto out;

@@ -24,11 +24,19 @@
  *     same ordinals. The sender skips a tombstone as "unsubscribed" (it is
  *     one: only such numbers are erased), so resume works and counts it.
  *
+ * Either way the journal is purged first: the wamid of every ACCEPTED
+ * record of an erased ordinal is overwritten with '*' (same length, so every
+ * offset and SYNCED record stays true; checksums recomputed). WhatsApp's
+ * message ids are base64 text that encodes the recipient's number, so a
+ * journal that kept them would keep the number.
+ *
  * Both write the new list beside the old one, fdatasync it, rename it over
  * recipients.bin and fsync the directory: a kill -9 or power loss at any
  * point leaves the old list or the new one, each complete and checked on
  * open, plus at worst a leftover temporary that the next purge of that
- * notice removes. Format of the purged list (version 2): JOURNAL.md §2.
+ * notice removes. The journal is replaced the same way (journal_open checks
+ * after its flock that the path still names the file it locked). Format of
+ * the purged list (version 2) and of the redaction: JOURNAL.md §2.1.
  *
  * Threading: functions here touch only the files of the notices they are
  * given and the store through store_get_many (thread-safe), so they may run
@@ -49,6 +57,8 @@ struct store;
 #define RCPT_ERASED 0
 /* The temporary a purge writes in the notice directory before the rename. */
 #define RCPT_PURGE_TMP "recipients.bin.purge"
+/* The same for the journal, when a purge redacts wamids in it. */
+#define JOURNAL_PURGE_TMP "journal.log.purge"
 
 /* What a purge did; notice_purge_* add to these counters (zero it first). */
 struct notice_purge_info {
@@ -57,6 +67,8 @@ struct notice_purge_info {
 	uint64_t scrubbed_entries; /* numbers erased from those lists */
 	uint64_t reduced;          /* terminal notices reduced to a count-only stub */
 	uint64_t reduced_entries;  /* numbers those reductions removed */
+	uint64_t wamids_redacted;  /* message ids of erased recipients blanked in
+	                              the journals (a wamid encodes the number) */
 	uint64_t locked;           /* skipped: a sender holds the notice (next time) */
 	uint64_t failed;           /* skipped: damaged or unreadable; left as it is */
 	int first_error;           /* the first failure's code (0: none) */

@@ -1027,9 +1027,10 @@ static void purge_notices(struct service *svc)
 		        bnd_strerror(pi.first_error));
 	bnd_log(BND_LOG_INFO, MOD, "compaction: notices: %llu examined, %llu scrubbed (%llu "
 	        "number(s) erased), %llu finished reduced to counts (%llu number(s) removed), "
-	        "%llu locked (next time)", (unsigned long long)pi.notices,
-	        (unsigned long long)pi.scrubbed, (unsigned long long)pi.scrubbed_entries,
-	        (unsigned long long)pi.reduced, (unsigned long long)pi.reduced_entries,
+	        "%llu message id(s) redacted, %llu locked (next time)",
+	        (unsigned long long)pi.notices, (unsigned long long)pi.scrubbed,
+	        (unsigned long long)pi.scrubbed_entries, (unsigned long long)pi.reduced,
+	        (unsigned long long)pi.reduced_entries, (unsigned long long)pi.wamids_redacted,
 	        (unsigned long long)pi.locked);
 }
 

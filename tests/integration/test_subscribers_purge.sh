@@ -8,8 +8,9 @@
 #   3. compact --json reports A reduced to a count (600 numbers removed) and
 #      B scrubbed (50 numbers erased).
 #   4. Every byte of the data directory is scanned for each of the 50: as
-#      decimal digits, as a packed u64 (little- and big-endian): none left.
-#      The 550 others are still in B's list (a control: the scan can find).
+#      decimal digits, as a packed u64 (little- and big-endian), and inside
+#      every wamid (base64, which encodes the recipient): none left. The 550
+#      others are still in B's list, and in wamids (controls: the scan finds).
 #   5. `status` still reports A exactly as before the compaction.
 #   6. `resume B` finishes it: wa-mock's record shows none of the 50 messaged
 #      after the pause, every other B recipient messaged exactly once, and
@@ -67,9 +68,10 @@ assert c["erased"] == 50, c
 assert c["notices"] == 2 and c["notices_locked"] == 0 and c["notices_failed"] == 0, c
 assert c["notices_reduced"] == 1 and c["entries_reduced"] == 600, c
 assert c["notices_scrubbed"] == 1 and c["entries_scrubbed"] == 50, c
+assert c["wamids_redacted"] == 600 + 10, c   # all of A's, B's 10 already messaged
 PY
 bnd --data "$D" subscribers compact >"$TMP/c2.out" 2>"$TMP/c2.err" || fail "second compact"
-grep -q "notices: 2 examined; 0 scrubbed (0 numbers erased); 0 finished reduced" "$TMP/c2.out" ||
+grep -q "notices: 2 examined; 0 scrubbed (0 numbers erased); 0 finished reduced to counts (0 numbers removed); 0 message ids redacted" "$TMP/c2.out" ||
 	fail "second compact: $(cat "$TMP/c2.out")"
 
 # 4. scan every file of the data directory
@@ -88,6 +90,22 @@ def forms(n):
     return [str(n).encode(), struct.pack("<Q", n), struct.pack(">Q", n)]
 bad = [(n, p) for n in gone for p, blob in blobs.items() for f in forms(n) if f in blob]
 assert not bad, "%d hits, e.g. %s" % (len(bad), bad[0][1])
+# Message ids: WhatsApp's (and wa-mock's) wamids are base64 text encoding
+# the recipient's number (digits, or a big-endian u64 for the mock).
+import base64, re
+decoded = []
+for p, blob in blobs.items():
+    for m in re.finditer(rb"wamid\.([A-Za-z0-9+/=]{8,})", blob):
+        t = m.group(1)
+        try:
+            decoded.append(base64.b64decode(t + b"=" * (-len(t) % 4)))
+        except Exception:
+            pass
+bad = [n for n in gone for d in decoded for f in forms(n) if f in d]
+assert not bad, "%d wamids still encode an erased number" % len(bad)
+found = sum(1 for n in kept if any(struct.pack(">Q", n) in d for d in decoded))
+# B messaged at least 60 before its pause, 10 of them erased since
+assert found >= 50, "control: only %d kept numbers found in B's wamids" % found
 # control: the scan finds the numbers that must stay (in B's list)
 rl = os.path.join(d, "notices", b, "recipients.bin")
 missing = [n for n in kept if struct.pack("<Q", n) not in blobs[rl]]

@@ -4,8 +4,10 @@
  * kill -9.
  *
  * usage: notice_fill make DIR K
- *   K notices of the store's whole confirmed set (queued, resumable), made
- *   with notice_create as `send` makes them. Prints "made K".
+ *   K notices of the store's whole confirmed set, made with notice_create
+ *   as `send` makes them, each journaled as sent to everyone (a wamid
+ *   holding the number's digits per recipient): the first cancelled
+ *   (finished), the others paused (resumable). Prints "made K".
  * usage: notice_fill check DIR FILE
  *   FILE: the numbers confirmed at `make`, ascending. For every notice: recipients.bin opens (every check of notice_rcpt_open
  *   passes: a torn or mixed list would not), is private (0600), and its
@@ -29,6 +31,34 @@
 #include "notice_purge.h"
 #include "store.h"
 
+/* Journal every recipient as accepted, with a wamid holding the number's
+ * digits (as WhatsApp's encode it), then pause the notice (or cancel it:
+ * a finished notice, reduced by a purge). */
+static int sent_to_all(const char *dir, const char *id, const uint64_t *all, size_t n,
+                       int cancel)
+{
+	struct journal *j = NULL;
+	int rc = journal_open_notice(&j, dir, id, NULL, NULL, NULL);
+	if (rc)
+		return rc;
+	rc = journal_set_state(j, NOTICE_RUNNING, NOTICE_REASON_OPERATOR, 0, 1760264100000ULL,
+	                       NULL);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		char w[40];
+		int wl = snprintf(w, sizeof w, "wamid.F%llu", (unsigned long long)all[i]);
+		rc = journal_dispatched(j, (uint32_t)i, 0, 0, NULL);
+		if (rc == 0)
+			rc = journal_accepted(j, (uint32_t)i, (const uint8_t *)w, (size_t)wl, NULL);
+		if (rc == 0 && i % 4096 == 4095)
+			rc = journal_commit(j);
+	}
+	if (rc == 0)
+		rc = journal_set_state(j, cancel ? NOTICE_CANCELLED : NOTICE_PAUSED,
+		                       NOTICE_REASON_OPERATOR, 0, 1760264100001ULL, NULL);
+	int crc = journal_close(&j);
+	return rc ? rc : crc;
+}
+
 static int make(const char *dir, int k)
 {
 	struct store_opts o = { .flags = STORE_RDONLY };
@@ -51,7 +81,8 @@ static int make(const char *dir, int k)
 	for (int i = 0; i < k; i++) {
 		if ((rc = notice_init(&no, NOTICE_CAT_INFO, 1760264100000ULL, 0, (uint32_t)i)) ||
 		    (rc = notice_set_text(&no, (const uint8_t *)"x", 1)) ||
-		    (rc = notice_create(dir, &no, all, n, 0))) {
+		    (rc = notice_create(dir, &no, all, n, 0)) ||
+		    (rc = sent_to_all(dir, no.id, all, n, i == 0))) {
 			fprintf(stderr, "notice %d: %s\n", i, bnd_strerror(rc));
 			bnd_free(all);
 			return 1;
@@ -118,6 +149,9 @@ static int check(const char *dir, const char *orig)
 	}
 	int bad = 0;
 	uint64_t erased = 0, kept = 0, tmps = 0;
+	/* Finished notices may hold no number at all (a purge reduces them). */
+	char (*fin)[NOTICE_ID_SIZE] = calloc(nn ? nn : 1, NOTICE_ID_SIZE);
+	size_t nfin = 0;
 	for (size_t i = 0; i < nn && !bad; i++) {
 		struct notice_rcpt *r = NULL;
 		if ((rc = notice_rcpt_open(&r, dir, ids[i]))) {
@@ -144,6 +178,17 @@ static int check(const char *dir, const char *orig)
 			printf("bad %s: journal: %s\n", ids[i], bnd_strerror(rc));
 			bad = 1;
 		}
+		if (!bad) {
+			struct journal_report rep;
+			journal_report(j, 1760264200000ULL, &rep);
+			if (notice_state_terminal(rep.state))
+				memcpy(fin[nfin++], ids[i], NOTICE_ID_SIZE);
+			if (rep.accepted != count) {
+				printf("bad %s: journal reports %llu accepted, not %u\n", ids[i],
+				       (unsigned long long)rep.accepted, count);
+				bad = 1;
+			}
+		}
 		journal_close(&j);
 		notice_rcpt_close(&r);
 		char p[4096];
@@ -155,10 +200,15 @@ static int check(const char *dir, const char *orig)
 		}
 		if (notice_path(p, sizeof p, dir, ids[i], RCPT_PURGE_TMP) > 0 && access(p, F_OK) == 0)
 			tmps++;
+		if (notice_path(p, sizeof p, dir, ids[i], JOURNAL_PURGE_TMP) > 0 && access(p, F_OK) == 0)
+			tmps++;
 	}
 	/* Second pass: an erased entry is never confirmed in the store, and
 	 * the reference is ascending (every entry is the creation's). */
 	for (size_t i = 0; i < nn && !bad; i++) {
+		int finished = 0;
+		for (size_t f = 0; f < nfin; f++)
+			finished |= strcmp(fin[f], ids[i]) == 0;
 		struct notice_rcpt *r = NULL;
 		if (notice_rcpt_open(&r, dir, ids[i]))
 			break;
@@ -170,7 +220,7 @@ static int check(const char *dir, const char *orig)
 			}
 			erased++;
 			enum sub_state st = SUB_NONE;
-			if (ref[o2])
+			if (ref[o2] && !finished)
 				store_get(s, ref[o2], &st, NULL);
 			if (st == SUB_CONFIRMED) {
 				printf("bad %s: ordinal %u erased but confirmed\n", ids[i], o2);
@@ -184,6 +234,7 @@ static int check(const char *dir, const char *orig)
 		printf("ok notices=%zu erased=%llu kept=%llu tmp=%llu\n", nn,
 		       (unsigned long long)erased, (unsigned long long)kept,
 		       (unsigned long long)tmps);
+	free(fin);
 	free(ref);
 	bnd_free(ids);
 	store_close(&s);

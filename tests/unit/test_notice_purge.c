@@ -72,8 +72,10 @@ static void set_state(const char *id, enum notice_state s, uint32_t sent)
 	cr_assert_eq(journal_open_notice(&j, dir, id, NULL, NULL, NULL), 0);
 	cr_assert_eq(journal_set_state(j, NOTICE_RUNNING, NOTICE_REASON_OPERATOR, 0, T0, NULL), 0);
 	for (uint32_t o = 0; o < sent; o++) {
+		char w[32];
+		int wl = snprintf(w, sizeof w, "wamid.X%05u", o);
 		cr_assert_eq(journal_dispatched(j, o, 0, 0, NULL), 0);
-		cr_assert_eq(journal_accepted(j, o, (const uint8_t *)"wamid.X", 7, NULL), 0);
+		cr_assert_eq(journal_accepted(j, o, (const uint8_t *)w, (size_t)wl, NULL), 0);
 	}
 	if (s != NOTICE_RUNNING)
 		cr_assert_eq(journal_set_state(j, s, NOTICE_REASON_OPERATOR, 0, T0 + 1, NULL), 0);
@@ -94,6 +96,15 @@ static int file_has_number(const char *path, uint64_t v)
 	char digits[24];
 	int dl = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v);
 	return tu_file_contains(path, le, 8) || tu_file_contains(path, digits, (size_t)dl);
+}
+
+/* 1 when notice id's journal still holds the wamid set_state gave ordinal o. */
+static int journal_has_wamid(const char *id, uint32_t o)
+{
+	char path[1024], w[32];
+	cr_assert_gt(notice_path(path, sizeof path, dir, id, JOURNAL_FILE), 0);
+	int wl = snprintf(w, sizeof w, "wamid.X%05u", o);
+	return tu_file_contains(path, w, (size_t)wl);
 }
 
 static void report_of(const char *id, struct journal_report *r)
@@ -127,13 +138,25 @@ Test(notice_purge, a_scrub_erases_exactly_the_numbers_the_store_no_longer_holds)
 		cr_assert_eq(store_append(st, num(i), SUB_INVALID, 3, NULL, 0, NULL), 0);
 	for (unsigned i = 35; i < 40; i++)
 		cr_assert_eq(store_append(st, num(i), SUB_REQUESTED, 3, NULL, 0, NULL), 0);
-	set_state(id, NOTICE_PAUSED, 5);
+	set_state(id, NOTICE_PAUSED, 15);
+	struct journal_report before, after;
+	report_of(id, &before);
 
 	struct notice_purge_info pi = { 0 };
 	cr_assert_eq(notice_purge_one(dir, st, id, &pi), 0);
 	cr_assert_eq(pi.notices, 1);
 	cr_assert_eq(pi.scrubbed, 1);
 	cr_assert_eq(pi.scrubbed_entries, 20);
+	/* The wamids of the erased ordinals the notice had reached (10..14)
+	 * are blanked; the others are kept; the report is the same. */
+	cr_assert_eq(pi.wamids_redacted, 5);
+	for (uint32_t o = 0; o < 15; o++)
+		cr_assert_eq(journal_has_wamid(id, o), o < 10, "ordinal %u", o);
+	report_of(id, &after);
+	cr_assert_eq(after.accepted, 15);
+	cr_assert_eq(after.accepted, before.accepted);
+	cr_assert_eq(after.remaining, before.remaining);
+	cr_assert_eq(after.state, NOTICE_PAUSED);
 	cr_assert_eq(pi.reduced, 0);
 	cr_assert_eq(pi.locked + pi.failed, 0);
 
@@ -190,6 +213,10 @@ Test(notice_purge, finished_notices_keep_only_a_count_and_their_report_is_unchan
 		cr_assert_eq(pi.reduced, 1, "%s", notice_state_name(fin[k]));
 		cr_assert_eq(pi.reduced_entries, N);
 		cr_assert_eq(pi.scrubbed, 0);
+		uint32_t sent = fin[k] == NOTICE_DONE ? N : 37;
+		cr_assert_eq(pi.wamids_redacted, sent);
+		for (uint32_t o = 0; o < sent; o++)
+			cr_assert_not(journal_has_wamid(id, o), "ordinal %u", o);
 		char path[1024];
 		rcpt_file(path, sizeof path, id, "recipients.bin");
 		struct stat sb;
@@ -363,7 +390,19 @@ static int old_or_new(const char *id)
 		uint64_t want = isnew && i >= 20 && i < 40 ? 0 : num(i);
 		cr_assert_eq(notice_rcpt_get(r, i), want, "ordinal %u: a mix of old and new", i);
 	}
+	/* The journal opens as a writer would (every record checked) and
+	 * matches the list; a new list means the journal was purged first. */
+	struct journal *j = NULL;
+	rc = journal_open_notice(&j, dir, id, r, NULL, NULL);
+	cr_assert_eq(rc, 0, "journal: %s", bnd_strerror(rc));
+	struct journal_report rep;
+	journal_report(j, T0 + 10, &rep);
+	cr_assert_eq(rep.accepted, 30);
+	journal_close(&j);
 	notice_rcpt_close(&r);
+	if (isnew)
+		for (uint32_t o = 20; o < 30; o++)
+			cr_assert_not(journal_has_wamid(id, o), "ordinal %u", o);
 	return isnew;
 }
 
@@ -371,13 +410,14 @@ Test(notice_purge, a_crash_or_failure_at_any_io_step_leaves_the_old_list_or_the_
 {
 	char id[NOTICE_ID_SIZE];
 	make_notice(60, id);
+	set_state(id, NOTICE_PAUSED, 30);
 	for (unsigned i = 20; i < 40; i++)
 		cr_assert_eq(store_append(st, num(i), SUB_UNSUBSCRIBED, 2, NULL, 0, NULL), 0);
 	unsigned ops = (1u << FSIO_WRITE) | (1u << FSIO_FSYNC) | (1u << FSIO_RENAME) |
 	               (1u << FSIO_UNLINK) | (1u << FSIO_CREATE);
 	int saw_new = 0, saw_old = 0;
 	for (int freeze = 0; freeze < 2; freeze++) {
-		for (long k = 0; k < 40; k++) {
+		for (long k = 0; k < 60; k++) {
 			/* Back to the old list for each step. */
 			char path[1024], tmp[1024];
 			rcpt_file(path, sizeof path, id, "recipients.bin");
@@ -416,6 +456,7 @@ Test(notice_purge, a_crash_or_failure_at_any_io_step_leaves_the_old_list_or_the_
 			for (unsigned i = 20; i < 40; i++)
 				cr_assert_eq(store_append(st, num(i), SUB_CONFIRMED, 3, NULL, 0, NULL), 0);
 			make_notice(61 + (uint32_t)k + 100 * (uint32_t)freeze, id);
+			set_state(id, NOTICE_PAUSED, 30);
 			for (unsigned i = 20; i < 40; i++)
 				cr_assert_eq(store_append(st, num(i), SUB_UNSUBSCRIBED, 4, NULL, 0, NULL),
 				             0);
@@ -428,6 +469,7 @@ Test(notice_purge, a_failed_allocation_leaves_the_list_as_it_was)
 {
 	char id[NOTICE_ID_SIZE];
 	make_notice(70, id);
+	set_state(id, NOTICE_PAUSED, 30);
 	for (unsigned i = 20; i < 40; i++)
 		cr_assert_eq(store_append(st, num(i), SUB_UNSUBSCRIBED, 2, NULL, 0, NULL), 0);
 	int failures = 0;

@@ -631,13 +631,15 @@ static int sub_compact(int argc, char **argv, const struct cli_global *g)
 			       "Then purge the notices' recipient lists: a notice that is done,\n"
 			       "cancelled or expired keeps only its recipient count (its report\n"
 			       "stays complete); any other notice has the numbers the store no\n"
-			       "longer holds erased (resume skips them as unsubscribed). Each list\n"
-			       "is replaced atomically; a notice being sent is skipped and purged\n"
-			       "by the next compaction.\n\n"
+			       "longer holds erased (resume skips them as unsubscribed). The\n"
+			       "message ids WhatsApp returned for erased recipients (which encode\n"
+			       "their numbers) are blanked in the notices' journals. Each file is\n"
+			       "replaced atomically; a notice being sent is skipped and purged by\n"
+			       "the next compaction.\n\n"
 			       "--json prints {\"erased\",\"records_before\",\"records_after\",\n"
 			       "\"bytes_before\",\"bytes_after\",\"notices\",\"notices_scrubbed\",\n"
 			       "\"entries_scrubbed\",\"notices_reduced\",\"entries_reduced\",\n"
-			       "\"notices_locked\",\"notices_failed\"}. Exit 1 when a notice could not\n"
+			       "\"wamids_redacted\",\"notices_locked\",\"notices_failed\"}. Exit 1 when a notice could not\n"
 			       "be purged (named on stderr; its list is left as it was).\n");
 			return CLI_EXIT_OK;
 		}
@@ -678,15 +680,15 @@ static int sub_compact(int argc, char **argv, const struct cli_global *g)
 	int exit_code = pi.failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 	if (g->json) {
 		int jrc = cli_json_print(cli_json_pack(
-			"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "erased",
+			"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "erased",
 			(json_int_t)ci.erased, "records_before", (json_int_t)ci.records_before,
 			"records_after", (json_int_t)ci.records_after, "bytes_before",
 			(json_int_t)ci.bytes_before, "bytes_after", (json_int_t)ci.bytes_after,
 			"notices", (json_int_t)pi.notices, "notices_scrubbed", (json_int_t)pi.scrubbed,
 			"entries_scrubbed", (json_int_t)pi.scrubbed_entries, "notices_reduced",
 			(json_int_t)pi.reduced, "entries_reduced", (json_int_t)pi.reduced_entries,
-			"notices_locked", (json_int_t)pi.locked, "notices_failed",
-			(json_int_t)pi.failed));
+			"wamids_redacted", (json_int_t)pi.wamids_redacted, "notices_locked",
+			(json_int_t)pi.locked, "notices_failed", (json_int_t)pi.failed));
 		return jrc ? jrc : exit_code;
 	}
 	printf("compacted %s: erased %llu unsubscribed numbers; records %llu -> %llu; "
@@ -695,11 +697,12 @@ static int sub_compact(int argc, char **argv, const struct cli_global *g)
 	       (unsigned long long)ci.records_after, (unsigned long long)ci.bytes_before,
 	       (unsigned long long)ci.bytes_after);
 	printf("notices: %llu examined; %llu scrubbed (%llu numbers erased); %llu finished "
-	       "reduced to counts (%llu numbers removed); %llu locked; %llu failed\n",
+	       "reduced to counts (%llu numbers removed); %llu message ids redacted; "
+	       "%llu locked; %llu failed\n",
 	       (unsigned long long)pi.notices, (unsigned long long)pi.scrubbed,
 	       (unsigned long long)pi.scrubbed_entries, (unsigned long long)pi.reduced,
-	       (unsigned long long)pi.reduced_entries, (unsigned long long)pi.locked,
-	       (unsigned long long)pi.failed);
+	       (unsigned long long)pi.reduced_entries, (unsigned long long)pi.wamids_redacted,
+	       (unsigned long long)pi.locked, (unsigned long long)pi.failed);
 	return exit_code;
 }
 

@@ -42,6 +42,10 @@
  * A notice whose journal cannot be read is still scrubbed (that only
  * removes numbers the sender would skip) but never reduced.
  *
+ * A scrub never changes who a resumable notice reaches: the sender skips at
+ * dispatch every number that is not confirmed (PRODUCT.md §4.3), and every
+ * number erased here is not (save the re-subscription case above).
+ *
  * Invariants: a list written here has the same id, count and identity as
  * the one it replaces, and each entry is either the old entry or 0; the
  * temporary is created 0600 through store/fsio.h, so tests can fail or
@@ -163,8 +167,8 @@ static int lock_notice(const char *journal_path)
 
 /*
  * Which entries of r a resumable notice erases: sets keep[i] = 0 for each,
- * returns how many (>= 0) or BND_E_NOMEM. Entries already erased are not
- * counted.
+ * returns how many (>= 0) or BND_E_INVAL (from store_get_many). Entries
+ * already erased get keep 0 but are not counted.
  */
 static long mark_erased(const struct notice_rcpt *r, struct store *s, uint8_t *keep)
 {
@@ -408,6 +412,12 @@ int notice_purge_one(const char *data_dir, struct store *s, const char *id,
 	if ((rc = notice_rcpt_open(&r, data_dir, id)))
 		goto out;
 	uint32_t n = notice_rcpt_count(r);
+	/* A list of 64 bytes holds no number: a stub, whose journal was purged
+	 * before it was written, or an empty list. Nothing to do, and no
+	 * journal to replay (a finished notice's can be large). */
+	struct stat sb;
+	if (stat(rpath, &sb) == 0 && sb.st_size == RCPT_HEADER_SIZE)
+		goto out;
 	struct journal_opts jo = { .flags = JOURNAL_RDONLY };
 	enum notice_state st = NOTICE_QUEUED;
 	int terminal = 0;
@@ -424,9 +434,6 @@ int notice_purge_one(const char *data_dir, struct store *s, const char *id,
 		uint32_t left = 0;
 		for (uint32_t i = 0; i < n; i++)
 			left += notice_rcpt_get(r, i) != RCPT_ERASED;
-		struct stat sb;
-		if (left == 0 && stat(rpath, &sb) == 0 && sb.st_size == RCPT_HEADER_SIZE)
-			goto out;   /* already a stub (or an empty list): nothing to drop */
 		if ((rc = redact_and_relock(dir, jpath, jtmp, NULL, n, &lockfd, info)))
 			goto out;
 		if ((rc = write_list(dir, tmp, rpath, id, r, NULL)))

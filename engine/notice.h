@@ -9,7 +9,9 @@
  *   notice.json      the definition, written once (notice_save/notice_load)
  *   recipients.bin   the immutable recipient list: the store's confirmed
  *                    snapshot at creation, ascending packed numbers; a
- *                    recipient's ordinal is its position (struct notice_rcpt)
+ *                    recipient's ordinal is its position (struct notice_rcpt).
+ *                    Compaction may replace it with a copy whose erased
+ *                    entries read 0, or a count-only stub (notice_purge.h)
  *   journal.log      per-recipient progress (journal.h; format: JOURNAL.md)
  *
  * notice_create writes all three in a hidden directory and renames it into

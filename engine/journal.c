@@ -892,14 +892,35 @@ int journal_open(struct journal **out, const char *path, const struct journal_op
 	pthread_cond_init(&j->cv, NULL);
 	j->flags = flags;
 
-	j->fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (j->fd < 0) {
-		rc = errno == ENOENT ? BND_E_NOTFOUND : -errno;
-		goto fail;
-	}
-	if (!rdonly && flock(j->fd, LOCK_EX | LOCK_NB) != 0) {
-		rc = errno == EWOULDBLOCK ? BND_E_LOCKED : -errno;
-		goto fail;
+	for (int tries = 0;; tries++) {
+		j->fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (j->fd < 0) {
+			rc = errno == ENOENT ? BND_E_NOTFOUND : -errno;
+			goto fail;
+		}
+		if (rdonly)
+			break;
+		if (flock(j->fd, LOCK_EX | LOCK_NB) != 0) {
+			rc = errno == EWOULDBLOCK ? BND_E_LOCKED : -errno;
+			goto fail;
+		}
+		/* A purge (notice_purge.c) replaces the file by rename while it
+		 * holds this lock. If that happened between our open and our
+		 * flock, we hold the lock of a deleted file and would append to
+		 * it: open again, a few times, then report the notice busy. */
+		struct stat a, b;
+		if (fstat(j->fd, &a) != 0 || stat(path, &b) != 0) {
+			rc = errno == ENOENT ? BND_E_NOTFOUND : -errno;
+			goto fail;
+		}
+		if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			break;
+		close(j->fd);
+		j->fd = -1;
+		if (tries == 2) {
+			rc = BND_E_LOCKED;
+			goto fail;
+		}
 	}
 	rc = map_file(j->fd, &map, &size);
 	if (rc)

@@ -58,6 +58,8 @@
 #include "le.h"
 #include "fsio.h"
 #include "journal.h"
+#include "notice_int.h"
+#include "notice_purge.h"
 #include "phone.h"
 
 #define NOTICE_JSON_FILE "notice.json"
@@ -609,12 +611,14 @@ struct notice_rcpt {
 	const uint8_t *map;     /* the whole file, read-only */
 	size_t map_len;
 	uint32_t count;
-	uint64_t checksum;
+	uint32_t present;       /* entries in the body: count, or 0 for a purged
+	                           stub (notice_purge.h) */
+	uint64_t checksum;      /* the list's identity (body checksum at creation) */
 };
 
 /* Check a mapped recipients.bin; returns 0 or a BND_E_RCPT_* code. */
 static int rcpt_check(const uint8_t *p, size_t len, const char *id, uint32_t *count,
-                      uint64_t *sum)
+                      uint32_t *present, uint64_t *sum)
 {
 	if (len < RCPT_HEADER_SIZE)
 		return BND_E_RCPT_TRUNCATED;
@@ -622,6 +626,8 @@ static int rcpt_check(const uint8_t *p, size_t len, const char *id, uint32_t *co
 		return BND_E_RCPT_MAGIC;
 	if (XXH3_64bits_withSeed(p, 56, RCPT_SEED) != le64_get(p + 56))
 		return BND_E_RCPT_CHECKSUM;
+	if (le16_get(p + 4) == RCPT_VERSION_PURGED)
+		return notice__rcpt_check_purged(p, len, id, count, present, sum);
 	if (le16_get(p + 4) != RCPT_VERSION)
 		return BND_E_RCPT_VERSION;
 	if (le16_get(p + 6) != RCPT_HEADER_SIZE || le32_get(p + 36) != 0 || le64_get(p + 48) != 0)
@@ -650,6 +656,7 @@ static int rcpt_check(const uint8_t *p, size_t len, const char *id, uint32_t *co
 		prev = v;
 	}
 	*count = n;
+	*present = n;
 	*sum = s;
 	return 0;
 }
@@ -695,7 +702,7 @@ int notice_rcpt_open(struct notice_rcpt **out, const char *data_dir, const char 
 		rc = BND_E_NOMEM;
 		goto out;
 	}
-	rc = rcpt_check(map, len, id, &r->count, &r->checksum);
+	rc = rcpt_check(map, len, id, &r->count, &r->present, &r->checksum);
 	if (rc)
 		goto out;
 	/* The check touched every page: let them go from this process (they
@@ -738,7 +745,7 @@ uint64_t notice_rcpt_checksum(const struct notice_rcpt *r)
 
 uint64_t notice_rcpt_get(const struct notice_rcpt *r, uint32_t ordinal)
 {
-	if (ordinal >= r->count)
+	if (ordinal >= r->present)  /* out of range, or a purged stub */
 		return 0;
 	return le64_get(r->map + RCPT_HEADER_SIZE + (size_t)ordinal * 8);
 }

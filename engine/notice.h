@@ -9,7 +9,9 @@
  *   notice.json      the definition, written once (notice_save/notice_load)
  *   recipients.bin   the immutable recipient list: the store's confirmed
  *                    snapshot at creation, ascending packed numbers; a
- *                    recipient's ordinal is its position (struct notice_rcpt)
+ *                    recipient's ordinal is its position (struct notice_rcpt).
+ *                    Compaction may replace it with a copy whose erased
+ *                    entries read 0, or a count-only stub (notice_purge.h)
  *   journal.log      per-recipient progress (journal.h; format: JOURNAL.md)
  *
  * notice_create writes all three in a hidden directory and renames it into
@@ -311,7 +313,10 @@ struct notice_rcpt;
 /*
  * notice_rcpt_open - map DATA_DIR/notices/<id>/recipients.bin read-only and
  * check it whole: header fields and checksum, file size, body checksum,
- * numbers ascending and valid, and that it belongs to notice `id`.
+ * numbers ascending and valid, and that it belongs to notice `id`. A list
+ * rewritten by a purge (version 2, notice_purge.h) is accepted: its erased
+ * entries read as 0, and notice_rcpt_checksum still gives the identity the
+ * journal was created with.
  * Returns 0 and sets *out; BND_E_NOTFOUND; BND_E_RCPT_MAGIC, _VERSION,
  * _CHECKSUM, _TRUNCATED, _CORRUPT, _MISMATCH; BND_E_NOTICE_ID; BND_E_NOMEM;
  * -errno. *out is NULL on failure.
@@ -329,7 +334,9 @@ uint64_t notice_rcpt_checksum(const struct notice_rcpt *r);
 
 /*
  * notice_rcpt_get - the packed number of ordinal, or 0 when ordinal is out
- * of range (0 is never a valid number). O(1), no allocation.
+ * of range or its number was erased by compaction (notice_purge.h: the
+ * sender skips it as unsubscribed; 0 is never a valid number). O(1), no
+ * allocation.
  */
 uint64_t notice_rcpt_get(const struct notice_rcpt *r, uint32_t ordinal);
 

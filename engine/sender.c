@@ -1217,9 +1217,11 @@ static void dispatch(struct sender *s, uint64_t now)
 			continue;
 		}
 		uint64_t number = notice_rcpt_get(n->rcpt, p.ordinal);
-		if (s->store) {
+		if (s->store || number == 0) {
+			/* 0: erased by compaction (notice_purge.h), an opt-out. */
 			enum sub_state st = SUB_NONE;
-			store_get(s->store, number, &st, NULL);
+			if (number != 0)
+				store_get(s->store, number, &st, NULL);
 			if (st != SUB_CONFIRMED) {
 				int rc = journal_skipped(n->j, p.ordinal,
 				                         st == SUB_INVALID ? JSKIP_INVALID

@@ -56,6 +56,7 @@
 #include "idmap.h"
 #include "journals.h"
 #include "notice.h"
+#include "notice_purge.h"
 #include "phone.h"
 #include "webhook.h"
 
@@ -1007,6 +1008,32 @@ uint64_t service_scan(struct service *svc)
 	return overdue;
 }
 
+/* After a compaction: erase the same numbers from the notices' recipient
+ * lists (notice_purge.h). A notice the sender or the status journals hold
+ * is skipped and purged by the next compaction. */
+static void purge_notices(struct service *svc)
+{
+	struct notice_purge_info pi;
+	memset(&pi, 0, sizeof pi);
+	int rc = notice_purge_all(svc->c.data_dir, svc->store, &pi);
+	if (rc) {
+		bnd_log(BND_LOG_ERROR, MOD, "compaction: listing the notices failed: %s; their "
+		        "recipient lists were not purged", bnd_strerror(rc));
+		return;
+	}
+	if (pi.failed)
+		bnd_log(BND_LOG_ERROR, MOD, "compaction: %llu notice(s) could not be purged; "
+		        "first: %s: %s", (unsigned long long)pi.failed, pi.first_failed,
+		        bnd_strerror(pi.first_error));
+	bnd_log(BND_LOG_INFO, MOD, "compaction: notices: %llu examined, %llu scrubbed (%llu "
+	        "number(s) erased), %llu finished reduced to counts (%llu number(s) removed), "
+	        "%llu message id(s) redacted, %llu locked (next time)",
+	        (unsigned long long)pi.notices, (unsigned long long)pi.scrubbed,
+	        (unsigned long long)pi.scrubbed_entries, (unsigned long long)pi.reduced,
+	        (unsigned long long)pi.reduced_entries, (unsigned long long)pi.wamids_redacted,
+	        (unsigned long long)pi.locked);
+}
+
 void service_tick(struct service *svc)
 {
 	uint64_t now = mono_ns(svc);
@@ -1041,6 +1068,8 @@ void service_tick(struct service *svc)
 			bnd_log(BND_LOG_INFO, MOD, "compaction: %llu unsubscribed number(s) erased, "
 			        "%llu -> %llu bytes", (unsigned long long)ci.erased,
 			        (unsigned long long)ci.bytes_before, (unsigned long long)ci.bytes_after);
+		if (!rc && svc->c.data_dir)
+			purge_notices(svc);
 	}
 }
 

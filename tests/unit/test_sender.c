@@ -21,6 +21,7 @@
 
 #include "journal.h"
 #include "notice.h"
+#include "notice_purge.h"
 #include "phone.h"
 #include "sender.h"
 
@@ -570,4 +571,48 @@ Test(sender, a_text_goes_before_a_running_info_notice)
 	long at = text_position();
 	cr_assert_geq(at, 0);
 	cr_assert_leq(at, (long)(2 * W), "the text arrived at %ld, behind the info notice", at);
+}
+
+/* Entries erased by compaction (notice_purge.h) read as 0: the sender must
+ * skip them as unsubscribed and never put them on the wire, with the store
+ * and without one (a sender given no store must not send to number 0). */
+Test(sender, an_entry_erased_by_compaction_is_skipped_as_unsubscribed)
+{
+	for (int with_store = 0; with_store < 2; with_store++) {
+		char id[NOTICE_ID_SIZE];
+		make_notice(NOTICE_CAT_INFO, 2000, id);
+		for (unsigned i = 500; i < 530; i++)
+			cr_assert_eq(store_append(st, number(i), SUB_UNSUBSCRIBED, 2, NULL, 0, NULL), 0);
+		struct notice_purge_info pi = { 0 };
+		cr_assert_eq(notice_purge_one(dir, st, id, &pi), 0);
+		cr_assert_eq(pi.scrubbed_entries, 30);
+		for (unsigned i = 500; i < 530; i++)  /* the next notice has them again */
+			cr_assert_eq(store_append(st, number(i), SUB_CONFIRMED, 3, NULL, 0, NULL), 0);
+		long before = atomic_load(&api->requests);
+		struct ended e = { 0 };
+		struct sender *s = open_sender(0, 32, &e, NULL);
+		if (!with_store) {
+			/* open_sender passes the store; this variant drops it. */
+			sender_close(&s);
+			char url[64];
+			snprintf(url, sizeof url, "http://127.0.0.1:%u", api->port);
+			struct sender_config c = {
+				.data_dir = dir, .store = NULL, .backend = LOOP_BACKEND_AUTO,
+				.api_base = url, .phone_number_id = "110000000000001", .token = "t",
+				.window = 32,
+				.wall_offset_ns = (int64_t)(wall_ms() * 1000000ull) - (int64_t)mono(),
+				.flags = SENDER_EXIT_WHEN_IDLE, .on_notice = on_notice, .ud = &e,
+				.seed = 1,
+			};
+			cr_assert_eq(sender_open(&s, &c), 0);
+		}
+		cr_assert_eq(sender_add(s, id), 0);
+		cr_assert_eq(sender_run(s), 0);
+		sender_close(&s);
+		cr_assert_eq(e.n, 1);
+		cr_assert_eq(e.st[0], NOTICE_DONE);
+		cr_assert_eq(e.rep[0].skipped_unsubscribed, 30, "store %d", with_store);
+		cr_assert_eq(e.rep[0].accepted, 1970);
+		cr_assert_eq(atomic_load(&api->requests) - before, 1970);
+	}
 }

@@ -805,3 +805,54 @@ Test(service, statuses_of_finished_and_paused_notices_are_journaled_before_the_2
 	cr_assert_eq(st.unrouted_statuses, 1);
 	env_fini(&e);
 }
+
+/* serve's periodic compaction purges the notices too (notice_purge.h): a
+ * finished notice is reduced to a count, a resumable one loses the numbers
+ * the store erased, a notice someone holds is left for the next tick. */
+#include "notice_purge.h"
+
+Test(service, the_periodic_compaction_purges_the_notices_and_skips_a_held_one)
+{
+	struct env e;
+	env_init(&e);
+	service_close(&e.svc);
+	e.sc.notice_status = NULL;
+	e.sc.data_dir = e.dir;
+	cr_assert_eq(service_open(&e.svc, &e.sc), 0);
+	cr_assert_gt(e.cfg.compact_interval_ns, 0);
+	cr_assert_eq(store_append(e.st, N1, SUB_CONFIRMED, F.wall_ms - 90000, NULL, 0, NULL), 0);
+	cr_assert_eq(store_append(e.st, N2, SUB_CONFIRMED, F.wall_ms - 90000, NULL, 0, NULL), 0);
+	const char *fin = "n-20261128T101500-a3f9", *live = "n-20261128T101501-b3f9",
+		   *held = "n-20261128T101502-c3f9";
+	make_notice(&e, fin, NOTICE_CANCELLED);
+	make_notice(&e, live, NOTICE_QUEUED);
+	make_notice(&e, held, NOTICE_QUEUED);
+	cr_assert_eq(store_append(e.st, N1, SUB_UNSUBSCRIBED, F.wall_ms, NULL, 0, NULL), 0);
+	struct journal *j = NULL;   /* a sender fanning `held` out */
+	cr_assert_eq(journal_open_notice(&j, e.dir, held, NULL, NULL, NULL), 0);
+
+	service_tick(e.svc);   /* never started: the first tick compacts */
+
+	struct notice_rcpt *r = NULL;
+	cr_assert_eq(notice_rcpt_open(&r, e.dir, live), 0);
+	cr_assert_eq(notice_rcpt_get(r, 0), 0, "N1 erased");
+	cr_assert_eq(notice_rcpt_get(r, 1), N2);
+	notice_rcpt_close(&r);
+	cr_assert_eq(notice_rcpt_open(&r, e.dir, fin), 0);
+	cr_assert_eq(notice_rcpt_count(r), 2);
+	cr_assert_eq(notice_rcpt_get(r, 1), 0, "a finished notice keeps only its count");
+	notice_rcpt_close(&r);
+	cr_assert_eq(notice_rcpt_open(&r, e.dir, held), 0);
+	cr_assert_eq(notice_rcpt_get(r, 0), N1, "a held notice is not purged under its sender");
+	notice_rcpt_close(&r);
+
+	/* Released; the next compaction (a day later) purges it. */
+	journal_close(&j);
+	atomic_fetch_add(&F.mono_ns, e.cfg.compact_interval_ns + 1000000000ull);
+	service_tick(e.svc);
+	cr_assert_eq(notice_rcpt_open(&r, e.dir, held), 0);
+	cr_assert_eq(notice_rcpt_get(r, 0), 0);
+	cr_assert_eq(notice_rcpt_get(r, 1), N2);
+	notice_rcpt_close(&r);
+	env_fini(&e);
+}

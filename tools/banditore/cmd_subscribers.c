@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "notice_purge.h"
 #include "phone.h"
 
 #define READ_BLOCK (1u << 20)        /* 1 MiB reads: few syscalls per million lines */
@@ -55,7 +56,8 @@ static void usage_subscribers(FILE *f)
 	        "  verify                     check every file and checksum (read-only);\n"
 	        "                             exit 1 naming file and offset on damage\n"
 	        "  compact                    rewrite the live set; unsubscribed numbers are\n"
-	        "                             physically erased from disk\n"
+	        "                             physically erased from disk, from the\n"
+	        "                             notices' recipient lists too\n"
 	        "  export --personal-data     print number,state,t_ms as CSV: full numbers\n"
 	        "\n"
 	        "--json prints the final report as one JSON object. Writing subcommands\n"
@@ -625,9 +627,20 @@ static int sub_compact(int argc, char **argv, const struct cli_global *g)
 			       "Rewrite the live set (every number not unsubscribed, its latest\n"
 			       "record) into new files and switch to them atomically; unsubscribed\n"
 			       "numbers are then physically gone from disk. A crash at any point\n"
-			       "leaves the old set or the new one, never a mix. --json prints\n"
-			       "{\"erased\",\"records_before\",\"records_after\",\"bytes_before\",\n"
-			       "\"bytes_after\"}.\n");
+			       "leaves the old set or the new one, never a mix.\n\n"
+			       "Then purge the notices' recipient lists: a notice that is done,\n"
+			       "cancelled or expired keeps only its recipient count (its report\n"
+			       "stays complete); any other notice has the numbers the store no\n"
+			       "longer holds erased (resume skips them as unsubscribed). The\n"
+			       "message ids WhatsApp returned for erased recipients (which encode\n"
+			       "their numbers) are blanked in the notices' journals. Each file is\n"
+			       "replaced atomically; a notice being sent is skipped and purged by\n"
+			       "the next compaction.\n\n"
+			       "--json prints {\"erased\",\"records_before\",\"records_after\",\n"
+			       "\"bytes_before\",\"bytes_after\",\"notices\",\"notices_scrubbed\",\n"
+			       "\"entries_scrubbed\",\"notices_reduced\",\"entries_reduced\",\n"
+			       "\"wamids_redacted\",\"notices_locked\",\"notices_failed\"}. Exit 1 when a notice could not\n"
+			       "be purged (named on stderr; its list is left as it was).\n");
 			return CLI_EXIT_OK;
 		}
 		return cli_usage_error("banditore subscribers compact", "unexpected argument '%s'",
@@ -638,8 +651,11 @@ static int sub_compact(int argc, char **argv, const struct cli_global *g)
 	if (rc != 0)
 		return rc;
 	struct store_compact_info ci;
+	struct notice_purge_info pi;
 	memset(&ci, 0, sizeof ci);
+	memset(&pi, 0, sizeof pi);
 	rc = store_compact(s, &ci);
+	int prc = rc ? 0 : notice_purge_all(g->data_dir, s, &pi);
 	int crc = store_close(&s);
 	if (rc != 0) {
 		cli_error("compact: %s; the previous files stay in force", bnd_strerror(rc));
@@ -649,18 +665,45 @@ static int sub_compact(int argc, char **argv, const struct cli_global *g)
 		cli_error("compact: closing the store: %s", bnd_strerror(crc));
 		return CLI_EXIT_FAIL;
 	}
-	if (g->json)
-		return cli_json_print(cli_json_pack(
-			"{s:I,s:I,s:I,s:I,s:I}", "erased", (json_int_t)ci.erased, "records_before",
-			(json_int_t)ci.records_before, "records_after", (json_int_t)ci.records_after,
-			"bytes_before", (json_int_t)ci.bytes_before, "bytes_after",
-			(json_int_t)ci.bytes_after));
+	if (prc != 0) {
+		cli_error("compact: the store is compacted, but listing the notices failed: %s; "
+		          "their recipient lists were not purged", bnd_strerror(prc));
+		return CLI_EXIT_FAIL;
+	}
+	if (pi.failed)
+		cli_error("compact: %llu notice(s) could not be purged and keep their recipient "
+		          "lists as they were; first: %s: %s", (unsigned long long)pi.failed,
+		          pi.first_failed, bnd_strerror(pi.first_error));
+	if (pi.locked)
+		cli_error("compact: %llu notice(s) in use by a sender were skipped; the next "
+		          "compaction purges them", (unsigned long long)pi.locked);
+	int exit_code = pi.failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	if (g->json) {
+		int jrc = cli_json_print(cli_json_pack(
+			"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "erased",
+			(json_int_t)ci.erased, "records_before", (json_int_t)ci.records_before,
+			"records_after", (json_int_t)ci.records_after, "bytes_before",
+			(json_int_t)ci.bytes_before, "bytes_after", (json_int_t)ci.bytes_after,
+			"notices", (json_int_t)pi.notices, "notices_scrubbed", (json_int_t)pi.scrubbed,
+			"entries_scrubbed", (json_int_t)pi.scrubbed_entries, "notices_reduced",
+			(json_int_t)pi.reduced, "entries_reduced", (json_int_t)pi.reduced_entries,
+			"wamids_redacted", (json_int_t)pi.wamids_redacted, "notices_locked",
+			(json_int_t)pi.locked, "notices_failed", (json_int_t)pi.failed));
+		return jrc ? jrc : exit_code;
+	}
 	printf("compacted %s: erased %llu unsubscribed numbers; records %llu -> %llu; "
 	       "bytes %llu -> %llu\n",
 	       g->data_dir, (unsigned long long)ci.erased, (unsigned long long)ci.records_before,
 	       (unsigned long long)ci.records_after, (unsigned long long)ci.bytes_before,
 	       (unsigned long long)ci.bytes_after);
-	return CLI_EXIT_OK;
+	printf("notices: %llu examined; %llu scrubbed (%llu numbers erased); %llu finished "
+	       "reduced to counts (%llu numbers removed); %llu message ids redacted; "
+	       "%llu locked; %llu failed\n",
+	       (unsigned long long)pi.notices, (unsigned long long)pi.scrubbed,
+	       (unsigned long long)pi.scrubbed_entries, (unsigned long long)pi.reduced,
+	       (unsigned long long)pi.reduced_entries, (unsigned long long)pi.wamids_redacted,
+	       (unsigned long long)pi.locked, (unsigned long long)pi.failed);
+	return exit_code;
 }
 
 /* ---- export ----------------------------------------------------------- */

@@ -658,6 +658,9 @@ Test(sender, a_stalled_commit_does_not_save_up_tokens_for_one_clump)
 				worst_j = j;
 			}
 		}
+	cr_log_info("worst span: %zu requests within %.1f ms, %.1f over rate x span + burst",
+	            worst_j - worst_i + 1,
+	            (double)(api->arrived[worst_j] - api->arrived[worst_i]) / 1e6, worst);
 	cr_assert_leq(worst, (double)SLACK,
 	              "%zu requests within %.1f ms: %.1f over rate x span + burst", worst_j - worst_i + 1,
 	              (double)(api->arrived[worst_j] - api->arrived[worst_i]) / 1e6, worst);

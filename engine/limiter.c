@@ -138,6 +138,21 @@ uint64_t limiter_next_ns(struct limiter *l, uint64_t now_ns)
 	return t;
 }
 
+uint64_t limiter_ahead_ns(struct limiter *l, uint32_t n, uint64_t now_ns)
+{
+	uint64_t t0 = limiter_next_ns(l, now_ns);
+	if (!l->interval || !n)
+		return t0;
+	/* Take k goes at t_k = max(t0, max(TAT, t0) + k T - tau). n <= 2^32 and
+	 * T <= 1e12 ns: n T < 2^72 could overflow, so saturate. */
+	uint64_t base = l->tat > t0 ? l->tat : t0;
+	if (l->interval > (UINT64_MAX - base) / n)
+		return UINT64_MAX;
+	uint64_t t = base + (uint64_t)n * l->interval;
+	t = t > l->tau ? t - l->tau : 0;
+	return t > t0 ? t : t0;
+}
+
 void limiter_throttled(struct limiter *l, uint64_t now_ns, uint64_t sent_ns,
                        uint64_t retry_after_ns)
 {
@@ -190,6 +205,8 @@ struct pair_entry {
 
 struct limiter_pair {
 	struct pair_entry *e;
+	uint64_t *evicted;  /* per home slot: the latest next_ns of a live entry
+	                       evicted from the probe window starting there */
 	uint32_t mask;
 	uint64_t gap_ns;
 };
@@ -208,7 +225,10 @@ int limiter_pair_open(struct limiter_pair **out, uint32_t capacity, uint64_t gap
 	if (!p)
 		return BND_E_NOMEM;
 	p->e = bnd_calloc(n, sizeof *p->e);
-	if (!p->e) {
+	p->evicted = bnd_calloc(n, sizeof *p->evicted);
+	if (!p->e || !p->evicted) {
+		bnd_free(p->e);
+		bnd_free(p->evicted);
 		bnd_free(p);
 		return BND_E_NOMEM;
 	}
@@ -223,6 +243,7 @@ void limiter_pair_close(struct limiter_pair **pp)
 	if (!pp || !*pp)
 		return;
 	bnd_free((*pp)->e);
+	bnd_free((*pp)->evicted);
 	bnd_free(*pp);
 	*pp = NULL;
 }
@@ -241,7 +262,11 @@ static int entry_expired(const struct pair_entry *e, uint64_t now)
 }
 
 /* find - the entry of number; with create, a free, expired or the least
- * valuable entry of the probe window, reset for number. NULL if absent. */
+ * valuable entry of the probe window, reset for number. NULL if absent.
+ * A live entry replaced leaves its next time in evicted[] at its number's
+ * home slot: a number not found waits for that (limiter_pair_next_ns), so
+ * a full table delays some numbers that share the home slot instead of
+ * losing a gap. What is lost is the victim's 131056 count X. */
 static struct pair_entry *find(struct limiter_pair *p, uint64_t number, uint64_t now, int create)
 {
 	uint32_t h = pair_hash(number);
@@ -261,6 +286,11 @@ static struct pair_entry *find(struct limiter_pair *p, uint64_t number, uint64_t
 	}
 	if (!create)
 		return NULL;
+	if (victim->number && victim->next_ns > now) {
+		uint64_t *w = &p->evicted[pair_hash(victim->number) & p->mask];
+		if (*w < victim->next_ns)
+			*w = victim->next_ns;
+	}
 	*victim = (struct pair_entry){ .number = number };
 	return victim;
 }
@@ -268,7 +298,8 @@ static struct pair_entry *find(struct limiter_pair *p, uint64_t number, uint64_t
 uint64_t limiter_pair_next_ns(struct limiter_pair *p, uint64_t number, uint64_t now_ns)
 {
 	struct pair_entry *e = find(p, number, now_ns, 0);
-	return e && e->next_ns > now_ns ? e->next_ns : now_ns;
+	uint64_t t = e ? e->next_ns : p->evicted[pair_hash(number) & p->mask];
+	return t > now_ns ? t : now_ns;
 }
 
 void limiter_pair_sent(struct limiter_pair *p, uint64_t number, uint64_t now_ns)

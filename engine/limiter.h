@@ -88,6 +88,15 @@ int limiter_take(struct limiter *l, uint64_t now_ns);
 uint64_t limiter_next_ns(struct limiter *l, uint64_t now_ns);
 
 /*
+ * limiter_ahead_ns - the earliest time >= now_ns at which limiter_take would
+ * succeed once more after n further takes made each at its earliest time
+ * (n = 0: limiter_next_ns). At the current rate (a recovery climbing during
+ * the wait makes the true time a little earlier). Counts nothing; for
+ * deciding how many requests to prepare ahead of the tokens that send them.
+ */
+uint64_t limiter_ahead_ns(struct limiter *l, uint32_t n, uint64_t now_ns);
+
+/*
  * limiter_throttled - a 130429 arrived at now_ns for a request sent at
  * sent_ns; retry_after_ns is the response's Retry-After (0 = none; capped at
  * LIMITER_RETRY_AFTER_MAX_NS). Pauses sending, and cuts the rate once per
@@ -113,9 +122,14 @@ struct limiter_pair;
  * limiter_pair_open - a table of about `capacity` recipients (rounded up to
  * a power of two, at least 64). gap_ns: minimum spacing between two
  * messages to one recipient (0 = only 131056 backoffs are kept; the
- * reference's pair rate is ~6 s). Memory is fixed: when the probe window of
- * a number is full of live entries, the entry with the earliest next time is
- * replaced (losing the least). Returns 0, BND_E_INVAL or BND_E_NOMEM.
+ * reference's pair rate is ~6 s). Memory is fixed (40 bytes a slot): when
+ * the probe window of a number is full of live entries, the entry with the
+ * earliest next time is replaced, and its next time is kept per home slot:
+ * numbers absent from the table with that home slot wait for it. So the gap
+ * (and a 131056 wait) is never lost; an overfull table costs delays to
+ * numbers sharing a home slot with an evicted one, and the evicted number's
+ * 131056 count. Size it for rate x gap live numbers. Returns 0, BND_E_INVAL
+ * or BND_E_NOMEM.
  */
 int limiter_pair_open(struct limiter_pair **out, uint32_t capacity, uint64_t gap_ns);
 void limiter_pair_close(struct limiter_pair **p);

@@ -4,17 +4,24 @@
  *
  * The pipeline of one recipient (design note: engine/SENDER.md):
  *
- *   sched_next ─▶ checks ─▶ DISPATCHED appended ─▶ ring ─▶ durable? ─▶ curl
- *   (priority,    (final?    (journal buffer;      (FIFO,   (committer     │
- *    expiry,       opt-out,   limiter token         ≤ window) fdatasync'ed)  │
- *    window)       pair gap)  taken)                                       ▼
- *   sched_release ◀── outcome journaled (ACCEPTED/FAILED/DEFERRED...) ◀── answer
+ *   sched_next ─▶ checks ─▶ DISPATCHED appended ─▶ ring ─▶ durable? ─▶ token? ─▶ curl
+ *   (priority,    (final?    (journal buffer;      (FIFO,   (committer    (limiter  │
+ *    expiry,       opt-out,   while a token is     ≤ window) fdatasync'ed) taken    │
+ *    window)       pair gap)  due ≤ now + AHEAD)                           here)    ▼
+ *   sched_release ◀── outcome journaled (ACCEPTED/FAILED/DEFERRED...) ◀──────── answer
  *
  *  - The ring holds picks whose intent is journaled but which are not in
  *    curl yet. Its front goes to curl once journal_durable says the intent
  *    is on disk and a connection slot is free; so no request is ever on the
  *    wire without a durable trace, and a crash leaves at most `window`
  *    uncertain ordinals (the scheduler's slots cover ring + curl).
+ *  - The limiter governs the wire: the token is taken in send_ready, as the
+ *    request goes to curl. dispatch only journals ahead what the tokens
+ *    will allow within SENDER_AHEAD_NS (limiter_ahead_ns counting the ring),
+ *    so that a commit's latency is hidden without filling the ring: a stalled
+ *    fdatasync or full connections leave requests waiting in the ring, and
+ *    when they become sendable they go at the limiter's pace (burst, then
+ *    rate), never as a clump of tokens saved up while they waited.
  *  - The committer thread runs journal_commit (write + one fdatasync) for
  *    every journal with new records, again and again while records keep
  *    coming: a group commit whose batch is whatever arrived during the
@@ -57,8 +64,10 @@
 #define MOD "sender"
 #define NS_MS 1000000ull
 #define NS_S 1000000000ull
-#define PAIR_CAPACITY 16384u   /* recipients remembered for pair spacing:
-                                  6 s at 1,000/s is 6,000 numbers */
+#define PAIR_CAPACITY 16384u   /* recipients remembered for pair spacing, at
+                                  least: 6 s at 1,000/s is 6,000 numbers */
+#define PAIR_CAPACITY_MAX (1u << 20)  /* 40 MB; beyond, limiter_pair keeps
+                                         gaps by delaying (limiter.h) */
 
 enum req_kind { REQ_DEAD = 0, REQ_NOTICE = 1, REQ_TEXT = 2 };
 
@@ -1159,7 +1168,11 @@ static void send_ready(struct sender *s, uint64_t now)
 			break;
 		struct snotice *n = &s->notices[q->notice];
 		if (!journal_durable(n->j, q->ticket))
+			break;          /* the commit's end kicks the pump */
+		if (!limiter_take(&s->lim, now)) {
+			want_wake(s, limiter_next_ns(&s->lim, now));
 			break;
+		}
 		struct sreq *c = s->ctx_free;
 		s->ctx_free = c->next_free;
 		*c = *q;
@@ -1183,7 +1196,9 @@ static void send_ready(struct sender *s, uint64_t now)
 	s->st.in_flight = waclient_inflight(s->wc);
 }
 
-/* Take picks from the scheduler into the ring while the limiter allows. */
+/* Take picks from the scheduler into the ring (their intents journaled)
+ * while the limiter will have a token for each within SENDER_AHEAD_NS: the
+ * tokens themselves are taken in send_ready. */
 static void dispatch(struct sender *s, uint64_t now)
 {
 	int appended = 0;
@@ -1194,9 +1209,9 @@ static void dispatch(struct sender *s, uint64_t now)
 			sched_set_horizon(s->sched, n->sh, journal_window_end(n->j));
 	}
 	while (s->ring_len < s->ring_cap && !s->draining) {
-		uint64_t at = limiter_next_ns(&s->lim, now);
-		if (at > now) {
-			want_wake(s, at);
+		uint64_t at = limiter_ahead_ns(&s->lim, s->ring_len, now);
+		if (at > now + SENDER_AHEAD_NS) {
+			want_wake(s, at - SENDER_AHEAD_NS);
 			break;
 		}
 		struct sched_pick p;
@@ -1261,7 +1276,6 @@ static void dispatch(struct sender *s, uint64_t now)
 			ring_drop(s, n, now);
 			continue;
 		}
-		limiter_take(&s->lim, now);
 		s->st.dispatched++;
 		appended = 1;
 		struct sreq *q = ring_at(s, s->ring_len);
@@ -1420,6 +1434,21 @@ void sender_shutdown(struct sender *s)
 
 /* ---------------------------------------------------------- life cycle */
 
+/* The pair table holds every number sent to within the last gap (or
+ * waiting out a 131056): twice rate x gap keeps its probe windows short of
+ * full. Unlimited rate (benchmarks): the minimum; an overfull table delays,
+ * it does not lose gaps. */
+static uint32_t pair_capacity(const struct sender_config *c)
+{
+	uint64_t gap_s = (c->pair_interval_ns + NS_S - 1) / NS_S;
+	uint64_t want = 2u * (uint64_t)c->rate * (gap_s ? gap_s : 1);
+	if (want < PAIR_CAPACITY)
+		want = PAIR_CAPACITY;
+	if (want > PAIR_CAPACITY_MAX)
+		want = PAIR_CAPACITY_MAX;
+	return (uint32_t)want;
+}
+
 int sender_open(struct sender **out, const struct sender_config *cfg)
 {
 	if (!out)
@@ -1485,7 +1514,7 @@ int sender_open(struct sender **out, const struct sender_config *cfg)
 	uint64_t now = loop_now(s->l);
 	uint32_t burst = c->burst ? c->burst : (c->rate / 20 ? c->rate / 20 : 1);
 	limiter_init(&s->lim, c->rate, burst, now);
-	if ((rc = limiter_pair_open(&s->pair, PAIR_CAPACITY, c->pair_interval_ns)))
+	if ((rc = limiter_pair_open(&s->pair, pair_capacity(c), c->pair_interval_ns)))
 		goto fail;
 	limiter_rng_seed(&s->rng, c->seed ? c->seed : 0x62616e6469746f72ull);
 	rc = BND_E_NOMEM;

@@ -15,6 +15,8 @@
  * Guarantees it keeps (design and proofs: engine/SENDER.md):
  *   - every request is preceded by a DISPATCHED intent that is durable
  *     (fdatasync'ed by the committer thread) before curl sees the request;
+ *   - the rate limit (GCRA rate + burst) holds on the wire: a request takes
+ *     its token when it is handed to curl, never earlier;
  *   - at most `window` ordinals are dispatched and not final (scheduler),
  *     so a crash leaves at most `window` uncertain recipients; at most
  *     `connections` requests are inside curl at once;
@@ -67,6 +69,10 @@ struct sender;
 #define SENDER_DRAIN_TIMEOUT_NS (10ull * 1000000000ull) /* shutdown waits this
                                                             long for in-flight */
 #define SENDER_COMMIT_INTERVAL_NS (10ull * 1000000ull)  /* outcomes durable within */
+#define SENDER_AHEAD_NS (500ull * 1000000ull)     /* intents journaled ahead of
+                                                the limiter's tokens: hides
+                                                an fdatasync stall of up to
+                                                this (SENDER.md) */
 #define SENDER_PROGRESS_DEFAULT_NS (1000ull * 1000000ull)
 #define SENDER_JOURNAL_BUFFER (4u << 20)     /* journal append buffer: covers
                                                 several fdatasyncs at 50k msg/s */

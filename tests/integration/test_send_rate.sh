@@ -5,12 +5,14 @@
 # loop), about 30 s each, the messages wa-mock accepts in every 10-second
 # window (sliding by 100 ms, windows inside the run) are within 2% of
 # rate x 10 s, and wa-mock limited to that same rate answers no 130429.
-# SENDER_RATE_SECONDS overrides the 30 s. The window (1,024) only buffers
-# intents waiting for their fdatasync: a slow disk (other tests syncing at
-# the same time) must delay requests, not lose their share of the rate.
-# The burst (0.1 s worth; a 10 s window may hold rate x 10 s + burst, so
-# 0.2 s is the most the 2% bound allows) lets the sender catch up after a
-# stall of up to 0.1 s (a descheduled process) instead of losing that share.
+# SENDER_RATE_SECONDS overrides the 30 s. The window (1,024) buffers
+# intents journaled up to 0.5 s ahead of their tokens (SENDER_AHEAD_NS):
+# a slow fdatasync (other tests syncing at the same time) of up to 0.5 s
+# delays nothing, the durable ones keep going out at the rate. The token is
+# taken when a request goes to curl, so the wire never sees more than rate x
+# span + burst (0.1 s worth; a 10 s window may hold rate x 10 s + burst, so
+# 0.2 s is the most the 2% bound allows); the burst also lets the sender
+# catch up after a descheduled process's stall of up to 0.1 s.
 # On a machine loaded beyond its cores (1-minute load average > nproc),
 # a failed measurement is repeated once and the second one decides; the
 # test fails otherwise (the first failure is printed either way).

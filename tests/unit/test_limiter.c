@@ -285,6 +285,68 @@ Test(limiter, pair_table_memory_is_bounded_and_keeps_the_most_valuable)
 	cr_assert_eq(limiter_pair_open(&p, 1u << 30, 0), BND_E_INVAL);
 }
 
+Test(limiter, an_overfull_pair_table_delays_instead_of_losing_gaps)
+{
+	/* 64 slots, 2,000 numbers each sent to every ~0.1 s round robin under
+	 * a 6 s gap: far more live numbers than slots. Before the eviction
+	 * watermark a number whose entry was replaced looked new and went
+	 * inside its gap. */
+	struct limiter_pair *p;
+	const uint64_t gap = 6 * S;
+	const size_t k = 2000;
+	cr_assert_eq(limiter_pair_open(&p, 64, gap), 0);
+	uint64_t *last = calloc(k, sizeof *last);
+	cr_assert_not_null(last);
+	uint64_t now = S, sent = 0, delayed = 0;
+	for (size_t r = 0; r < 40000; r++) {
+		size_t i = r % k;
+		uint64_t num = 390000000000ull + i * 7919u;
+		uint64_t t = limiter_pair_next_ns(p, num, now);
+		if (t > now) {
+			delayed++;
+			now = t;
+		}
+		if (last[i])
+			cr_assert_geq(now - (last[i] - 1), gap, "number %zu sent %llu ns after the last",
+			              i, (unsigned long long)(now - (last[i] - 1)));
+		limiter_pair_sent(p, num, now);
+		last[i] = now + 1;
+		sent++;
+		now += 50 * MS / 1000;   /* 20,000/s */
+	}
+	cr_assert_gt(delayed, 0, "the table was overfull: someone must have waited");
+	cr_assert_eq(sent, 40000);
+	free(last);
+	limiter_pair_close(&p);
+}
+
+Test(limiter, ahead_is_the_time_of_the_nth_next_token)
+{
+	struct limiter l;
+	limiter_init(&l, 100, 5, 0);          /* T = 10 ms, 5 tokens */
+	uint64_t t = 10 * S;
+	for (uint32_t n = 0; n < 5; n++)
+		cr_assert_eq(limiter_ahead_ns(&l, n, t), t, "token %u is there", n);
+	cr_assert_eq(limiter_ahead_ns(&l, 5, t), t + 10 * MS);
+	cr_assert_eq(limiter_ahead_ns(&l, 9, t), t + 50 * MS);
+	/* It agrees with taking them one by one at their earliest. */
+	for (uint32_t n = 0; n < 20; n++) {
+		struct limiter c = l;
+		uint64_t at = t;
+		for (uint32_t i = 0; i < n; i++) {
+			at = limiter_next_ns(&c, at);
+			cr_assert(limiter_take(&c, at));
+		}
+		cr_assert_eq(limiter_ahead_ns(&l, n, t), limiter_next_ns(&c, at), "n %u", n);
+	}
+	/* A pause counts; unlimited is now. */
+	limiter_throttled(&l, t, t, 2 * S);
+	cr_assert_geq(limiter_ahead_ns(&l, 0, t), t + 2 * S);
+	cr_assert_gt(limiter_ahead_ns(&l, 3, t), limiter_ahead_ns(&l, 0, t));
+	limiter_init(&l, 0, 1, 0);
+	cr_assert_eq(limiter_ahead_ns(&l, 1000, t), t);
+}
+
 Test(limiter, backoff_is_exponential_jittered_capped_and_deterministic)
 {
 	struct limiter_rng r1, r2;

@@ -310,12 +310,13 @@ int hint_load(struct store *s, struct hint_load_res *res)
 	}
 	/* The view: exactly one number per confirmed slot, ascending and
 	 * distinct, each a possible number (a hostile one that passes can at
-	 * worst list wrong recipients, as wrong slots can). A writer keeps it;
-	 * a reader only hashes it, a chunk at a time. */
+	 * worst list wrong recipients, as wrong slots can; store_verify
+	 * compares it with the log). A writer keeps it; a reader only hashes
+	 * it, a chunk at a time (store_verify's keeps it). */
 	uint64_t nview = (flags & FMT_HINT_F_VIEW) ? counts[SUB_CONFIRMED] : 0;
 	if (fsize != fixed + nview * 8 || bad || n != entries)
 		goto out;
-	if ((flags & FMT_HINT_F_VIEW) && !(s->flags & STORE_RDONLY)) {
+	if ((flags & FMT_HINT_F_VIEW) && (!(s->flags & STORE_RDONLY) || (s->flags & STORE__KEEP_VIEW))) {
 		if (!(view = bnd_malloc((size_t)(nview ? nview : 1) * 8))) {
 			rc = BND_E_NOMEM;
 			goto out;

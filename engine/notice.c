@@ -648,13 +648,16 @@ static int rcpt_check(const uint8_t *p, size_t len, const char *id, uint32_t *co
 	uint64_t s = XXH3_64bits_withSeed(p + RCPT_HEADER_SIZE, (size_t)n * 8, RCPT_SEED);
 	if (s != le64_get(p + 40))
 		return BND_E_RCPT_CHECKSUM;
-	uint64_t prev = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t v = le64_get(p + RCPT_HEADER_SIZE + (size_t)i * 8);
-		if (!phone_valid(v) || v <= prev)
-			return BND_E_RCPT_CORRUPT;
-		prev = v;
-	}
+	/* Strictly ascending, and valid: phone_valid is a range, so in an
+	 * ascending list the first and the last number bound all the others. */
+	const uint8_t *b = p + RCPT_HEADER_SIZE;
+	if (n && (!phone_valid(le64_get(b)) || !phone_valid(le64_get(b + (size_t)(n - 1) * 8))))
+		return BND_E_RCPT_CORRUPT;
+	int bad = 0;
+	for (uint32_t i = 1; i < n; i++)
+		bad |= le64_get(b + (size_t)i * 8) <= le64_get(b + (size_t)(i - 1) * 8);
+	if (bad)
+		return BND_E_RCPT_CORRUPT;
 	*count = n;
 	*present = n;
 	*sum = s;
@@ -787,18 +790,31 @@ static int rcpt_sink(void *ud, const uint64_t *numbers, size_t k)
 		return BND_E_INVAL;
 	if (k > NOTICE_MAX_RECIPIENTS - w->count)
 		return BND_E_RANGE;
-	for (size_t i = 0; i < k; i++) {
-		uint64_t v = numbers[i];
-		if (!w->checked && (!phone_valid(v) || v <= w->prev))
+	if (!k)
+		return 0;
+	if (!w->checked) {
+		/* Strictly ascending (from the last chunk's end on) and valid:
+		 * phone_valid is a range, so the chunk's ends bound the rest. */
+		int bad = numbers[0] <= w->prev || !phone_valid(numbers[0]) ||
+		          !phone_valid(numbers[k - 1]);
+		for (size_t i = 1; i < k; i++)
+			bad |= numbers[i] <= numbers[i - 1];
+		if (bad)
 			return BND_E_INVAL;
-		w->prev = v;
+	}
+	w->prev = numbers[k - 1];
+	for (size_t i = 0; i < k;) {
 		if (w->used == RCPT_WBUF) {
 			int rc = rcpt_flush(w);
 			if (rc)
 				return rc;
 		}
-		le64_put(w->buf + w->used, v);
-		w->used += 8;
+		size_t m = (RCPT_WBUF - w->used) / 8;
+		m = m < k - i ? m : k - i;
+		for (size_t j = 0; j < m; j++)   /* a copy on little-endian hosts */
+			le64_put(w->buf + w->used + j * 8, numbers[i + j]);
+		w->used += m * 8;
+		i += m;
 	}
 	w->count += k;
 	return 0;

@@ -2,7 +2,9 @@
  * cview.c - the confirmed view: a sorted array of the confirmed numbers
  * plus the changes since it was last merged (cview.h).
  *
- * format: none (memory only; rebuilt from the index whenever needed).
+ * format: none of its own; the writer's hint stores the folded base
+ * (FORMAT.md, hint.c) so that an open need not sort it again. Otherwise
+ * rebuilt from the index whenever needed.
  *
  * Why: store_confirmed_snapshot used to collect the confirmed numbers from
  * the index and radix-sort them on every call (about 11 ms of CPU for
@@ -141,6 +143,15 @@ int cview_build(struct cview *v, uint64_t *a, size_t n, size_t cap)
 	v->base_cap = cap;
 	v->valid = 1;
 	return 0;
+}
+
+void cview_adopt(struct cview *v, uint64_t *a, size_t n, size_t cap)
+{
+	cview_drop(v);
+	v->base = a;
+	v->nbase = n;
+	v->base_cap = cap;
+	v->valid = 1;
 }
 
 /* Fold the delta into the base: the merged set goes to out (room for

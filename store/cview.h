@@ -55,6 +55,14 @@ void cview_note(struct cview *v, uint64_t number, int in);
 int cview_build(struct cview *v, uint64_t *a, size_t n, size_t cap);
 
 /*
+ * cview_adopt - make the view valid from a, n numbers already ascending
+ * and distinct (the caller checked: the hint's stored view, hint.c),
+ * allocated with bnd_malloc for cap >= n words; the view takes it over.
+ * No sort. Never fails.
+ */
+void cview_adopt(struct cview *v, uint64_t *a, size_t n, size_t cap);
+
+/*
  * cview_snapshot - fold the pending changes into the base and return a
  * copy of it: *out (bnd_malloc, the caller frees it with bnd_free) holds
  * *n ascending numbers. The view must be valid. Returns 0 or BND_E_NOMEM

@@ -70,8 +70,9 @@
 
 /* ---- HINT (index snapshot; derived, always rebuildable from the log) ---- */
 #define FMT_HINT_MAGIC "BNDSTHNT"
-#define FMT_HINT_VERSION 1u                /* bump: header, slot packing, hash
-                                              function/seed or probing scheme */
+#define FMT_HINT_VERSION 2u                /* bump: header, slot packing, hash
+                                              function/seed, probing scheme or
+                                              body layout (2: + the view) */
 #define FMT_HINT_HDR_LEN 128u
 #define FMT_HINT_OFF_MAGIC 0
 #define FMT_HINT_OFF_VERSION 8             /* u32 */
@@ -84,7 +85,10 @@
                                               at SEGOFF (0 if SEGOFF is the
                                               header end) */
 #define FMT_HINT_OFF_LASTLEN 64            /* u32 its length (0: none) */
-#define FMT_HINT_OFF_RESERVED 68           /* u32 0 */
+#define FMT_HINT_OFF_FLAGS 68              /* u32 FMT_HINT_F_* (version 1: 0) */
+#define FMT_HINT_F_VIEW 1u                 /* the body ends with the confirmed
+                                              numbers, ascending (one per
+                                              confirmed slot) */
 #define FMT_HINT_OFF_RECORDS 72            /* u64 log records covered */
 #define FMT_HINT_OFF_CAP 80                /* u64 index slots that follow */
 #define FMT_HINT_OFF_NBLK 88               /* u64 block-map entries that follow */

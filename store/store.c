@@ -706,6 +706,12 @@ static int view_build(struct store *s)
 	return cview_build(&s->view, a, k, cnt ? cnt : 1);
 }
 
+int store__view_ready(struct store *s)
+{
+	int rc = s->view.valid ? 0 : view_build(s);
+	return rc ? rc : cview_fold(&s->view);
+}
+
 int store_confirmed_snapshot(struct store *s, uint64_t **out, size_t *n)
 {
 	if (!s || !out || !n)
@@ -729,9 +735,7 @@ int store_confirmed_stream(struct store *s, store_chunk_fn fn, void *ud, size_t 
 	if (!s || !fn)
 		return BND_E_INVAL;
 	pthread_mutex_lock(&s->mu);
-	int rc = s->view.valid ? 0 : view_build(s);
-	if (!rc)
-		rc = cview_fold(&s->view);
+	int rc = store__view_ready(s);
 	size_t done = 0;
 	while (!rc && done < s->view.nbase) {
 		size_t k = s->view.nbase - done < STREAM_CHUNK ? s->view.nbase - done : STREAM_CHUNK;
@@ -1110,13 +1114,19 @@ int store_open(struct store **out, const char *dir, const struct store_opts *opt
 		goto fail;
 	if (writer) {
 		/* The writer keeps the confirmed view from the start, so that the
-		 * first fan-out snapshot is a copy too. Optional: without memory
-		 * for it, the first snapshot builds it. */
-		(void)view_build(s);
+		 * first fan-out snapshot is a copy too: read from the hint when it
+		 * held one (plus the replayed changes as the delta), sorted from
+		 * the index otherwise. Optional: without memory for it, the first
+		 * snapshot builds it. */
+		int view_from_hint = s->view.valid;
+		if (!s->view.valid)
+			(void)view_build(s);
 		s->file_off = s->segs[s->nsegs - 1].end;
 		if ((rc = remove_leftovers(s)))
 			goto fail;
-		s->hint_current = hres.used && !info->records_replayed && !info->tail_dropped_bytes;
+		/* A hint written without the view is rewritten at the close. */
+		s->hint_current = hres.used && !info->records_replayed && !info->tail_dropped_bytes &&
+		                  view_from_hint;
 		/* A rejected hint is rewritten at once: it may be a stale copy
 		 * holding numbers that compaction erased. */
 		if (!hres.used && (s->nrec || hres.rejected)) {

@@ -104,6 +104,15 @@ int hint_write(struct store *s);
  * failures that are not the hint's fault. */
 int hint_load(struct store *s, struct hint_load_res *res);
 
+/* An open flag for store_verify only (beside enum store_flags): a
+ * read-only open that keeps the hint's stored view, to compare it. */
+#define STORE__KEEP_VIEW (1u << 30)
+
+/* store__view_ready - make the confirmed view valid (built from the index
+ * if it is not) and folded: s->view.base[0 .. nbase) is then the exact
+ * ascending set. mu held (or open/close). 0 or BND_E_NOMEM (no view). */
+int store__view_ready(struct store *s);
+
 /* compact.c */
 int compact_run(struct store *s, struct store_compact_info *info);
 

@@ -7,7 +7,7 @@
  * segment with the hint ignored (so every record's checksum is checked and
  * damage is reported with its file and offset, exactly as open would), and
  * one through the hint; the hint is consistent when both views hold the
- * same entries. Read-only views take no lock and never write, so this runs
+ * same entries and the hint's stored confirmed view is the replay's. Read-only views take no lock and never write, so this runs
  * beside a writer; if the writer appends between the two views the hint
  * comparison can report a mismatch, which is why it compares only up to
  * the first view's record count and retries once.
@@ -36,6 +36,20 @@ static int views_agree(const struct store *a, const struct store *b)
 	return 1;
 }
 
+/* b's view, kept from the hint (STORE__KEEP_VIEW), against a's, sorted
+ * from a's index: the same ascending numbers. A hint without a view
+ * agrees. */
+static int stored_view_agrees(struct store *a, struct store *b)
+{
+	if (!b->view.valid)
+		return 1;
+	if (store__view_ready(a) || store__view_ready(b))
+		return 0;   /* no memory: cannot tell, report it */
+	return a->view.nbase == b->view.nbase &&
+	       (!a->view.nbase ||
+	        memcmp(a->view.base, b->view.base, a->view.nbase * sizeof *a->view.base) == 0);
+}
+
 int store_verify(struct store *s, struct store_verify_info *info)
 {
 	struct store_verify_info dummy;
@@ -45,7 +59,7 @@ int store_verify(struct store *s, struct store_verify_info *info)
 	if (!s)
 		return BND_E_INVAL;
 	struct store_opts full = { .flags = STORE_RDONLY | STORE_NO_HINT };
-	struct store_opts hinted = { .flags = STORE_RDONLY };
+	struct store_opts hinted = { .flags = STORE_RDONLY | STORE__KEEP_VIEW };
 	struct store *a = NULL, *b = NULL;
 	struct store_open_info oi;
 	int rc = 0;
@@ -74,7 +88,7 @@ int store_verify(struct store *s, struct store_verify_info *info)
 			info->hint_ok = 0;
 			break;
 		}
-		info->hint_ok = views_agree(a, b);
+		info->hint_ok = views_agree(a, b) && stored_view_agrees(a, b);
 		if (info->hint_ok)
 			break;
 	}

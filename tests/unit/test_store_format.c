@@ -173,8 +173,9 @@ Test(store_format, a_real_store_writes_the_example_record)
 
 /*
  * The hint body is what FORMAT.md says: after the 128-byte header, every
- * slot as w0 then w1 (little-endian), in table order, then the block map
- * and the source window; the body checksum covers exactly that. The index
+ * slot as w0 then w1 (little-endian), in table order, then the block map,
+ * the source window and (flags bit 0) the confirmed numbers ascending; the
+ * body checksum covers exactly that. The index
  * keeps w0 and w1 in two arrays and the hint writer interleaves them in
  * chunks: a table of more slots than one chunk (65536) must come out
  * slot for slot.
@@ -196,7 +197,17 @@ Test(store_format, hint_body_is_the_slots_as_w0_w1_pairs)
 	uint64_t nsrc = le64_get(b + FMT_HINT_OFF_NSRC);
 	cr_assert_eq(cap, s->idx.cap);
 	cr_assert_gt(cap, 65536, "more slots than one write chunk");
-	cr_assert_eq(len, FMT_HINT_HDR_LEN + cap * FMT_SLOT_BYTES + nblk * 8 + nsrc * 8);
+	cr_assert_eq(le32_get(b + FMT_HINT_OFF_VERSION), 2);
+	cr_assert_eq(le32_get(b + FMT_HINT_OFF_FLAGS), FMT_HINT_F_VIEW);
+	uint64_t *conf;
+	size_t nconf;
+	cr_assert_eq(store_confirmed_snapshot(s, &conf, &nconf), 0);
+	cr_assert_eq(nconf, 90000 / 4, "states 1..4 in turn: a quarter confirmed");
+	uint64_t fixed = FMT_HINT_HDR_LEN + cap * FMT_SLOT_BYTES + nblk * 8 + nsrc * 8;
+	cr_assert_eq(len, fixed + nconf * 8);
+	for (size_t i = 0; i < nconf; i++)
+		cr_assert_eq(le64_get(b + fixed + i * 8), conf[i], "view word %zu", i);
+	bnd_free(conf);
 	cr_assert_eq(le64_get(b + FMT_HINT_OFF_ENTRIES), s->idx.n);
 	const uint8_t *body = b + FMT_HINT_HDR_LEN;
 	for (uint64_t i = 0; i < cap; i++) {
@@ -279,4 +290,153 @@ Test(store_format, segment_names_round_trip)
 	cr_assert_eq(sublog_seg_parse_name("seg-000000001234ABCD.log", &seq), 0);
 	cr_assert_eq(sublog_seg_parse_name("seg-1.log", &seq), 0);
 	cr_assert_eq(sublog_seg_parse_name("HINT", &seq), 0);
+}
+
+/* Rewrite the hint at hp as version `version` with `flags`, its body cut to
+ * `body_len` bytes (or patched by the caller before), both checksums
+ * recomputed: a hint a writer of that version could have written. */
+static void hint_forge(const char *hp, uint8_t *b, size_t body_len, uint32_t version, uint32_t flags)
+{
+	le32_put(b + FMT_HINT_OFF_VERSION, version);
+	le32_put(b + FMT_HINT_OFF_FLAGS, flags);
+	le64_put(b + FMT_HINT_OFF_BODYSUM,
+	         XXH3_64bits_withSeed(b + FMT_HINT_HDR_LEN, body_len, FMT_HINT_SEED));
+	le64_put(b + FMT_HINT_OFF_SUM, XXH3_64bits_withSeed(b, FMT_HINT_OFF_SUM, FMT_HINT_SEED));
+	tu_write_file(hp, b, FMT_HINT_HDR_LEN + body_len);
+}
+
+/* The confirmed numbers of the store at dir, opened as a writer with the
+ * hint; *info gets the open's report. */
+static uint64_t *view_of(const char *dir, size_t *n, struct store_open_info *info)
+{
+	struct store *s = tu_open(dir, 0, info);
+	uint64_t *v;
+	cr_assert_eq(store_confirmed_snapshot(s, &v, n), 0);
+	cr_assert_eq(store_close(&s), 0);
+	return v;
+}
+
+/*
+ * Hint versions and the stored view: a version-1 hint (no view, reserved
+ * word 0) with valid checksums is rejected and rewritten, never read as
+ * version 2; a version-2 hint without the view bit is used and the view is
+ * sorted from the index; a view out of order (valid checksums) rejects the
+ * hint; unknown flag bits reject it; records after the hint join the
+ * stored view. Every time the view equals the one built by a full replay.
+ */
+Test(store_format, hint_view_versions_and_checks)
+{
+	char dir[256], hp[512];
+	tu_tmpdir(dir, sizeof dir);
+	struct store *s = tu_open(dir, STORE_CREATE, NULL);
+	for (uint64_t i = 0; i < 5000; i++)
+		cr_assert_eq(store_append(s, tu_num((i * 7919) % 5000), 1 + i % 4,
+		                          1700000000000ULL + i, NULL, 0, NULL), 0);
+	cr_assert_eq(store_close(&s), 0);
+	tu_path(hp, sizeof hp, dir, FMT_HINT_NAME);
+
+	/* The reference: a full replay, no hint. */
+	s = tu_open(dir, STORE_NO_HINT | STORE_RDONLY, NULL);
+	uint64_t *ref;
+	size_t nref;
+	cr_assert_eq(store_confirmed_snapshot(s, &ref, &nref), 0);
+	store_close(&s);
+	cr_assert_eq(nref, 5000 / 4);
+
+	size_t len;
+	uint8_t *b = tu_read_file(hp, &len);
+	cr_assert_not_null(b);
+	uint64_t fixed = FMT_HINT_HDR_LEN + le64_get(b + FMT_HINT_OFF_CAP) * FMT_SLOT_BYTES +
+	                 le64_get(b + FMT_HINT_OFF_NBLK) * 8 + le64_get(b + FMT_HINT_OFF_NSRC) * 8;
+	cr_assert_eq(len, fixed + nref * 8);
+	struct store_open_info info;
+	size_t n;
+	uint64_t *v = view_of(dir, &n, &info);
+	cr_assert(info.used_hint && !info.hint_rejected);
+	cr_assert_eq(n, nref);
+	cr_assert_arr_eq(v, ref, n * 8);
+	bnd_free(v);
+
+	struct { const char *what; uint32_t version, flags; size_t body; int swap, used; } c[] = {
+		{ "version 1", 1, 0, fixed - FMT_HINT_HDR_LEN, 0, 0 },
+		{ "version 1 with a view", 1, FMT_HINT_F_VIEW, len - FMT_HINT_HDR_LEN, 0, 0 },
+		{ "no view bit", 2, 0, fixed - FMT_HINT_HDR_LEN, 0, 1 },
+		{ "view bit, view cut", 2, FMT_HINT_F_VIEW, fixed - FMT_HINT_HDR_LEN, 0, 0 },
+		{ "no view bit, view kept", 2, 0, len - FMT_HINT_HDR_LEN, 0, 0 },
+		{ "unknown flag", 2, FMT_HINT_F_VIEW | 2, len - FMT_HINT_HDR_LEN, 0, 0 },
+		{ "view out of order", 2, FMT_HINT_F_VIEW, len - FMT_HINT_HDR_LEN, 1, 0 },
+	};
+	for (size_t k = 0; k < sizeof c / sizeof c[0]; k++) {
+		uint8_t *f = malloc(len);
+		cr_assert_not_null(f);
+		memcpy(f, b, len);
+		if (c[k].swap) {
+			uint64_t x = le64_get(f + fixed), y = le64_get(f + fixed + 8);
+			le64_put(f + fixed, y);
+			le64_put(f + fixed + 8, x);
+		}
+		hint_forge(hp, f, c[k].body, c[k].version, c[k].flags);
+		free(f);
+		v = view_of(dir, &n, &info);
+		cr_assert_eq(info.used_hint, c[k].used, "%s", c[k].what);
+		cr_assert_eq(info.hint_rejected, !c[k].used, "%s", c[k].what);
+		cr_assert_eq(n, nref, "%s", c[k].what);
+		cr_assert_arr_eq(v, ref, n * 8, "%s", c[k].what);
+		bnd_free(v);
+		/* What the writer left is a current version-2 hint with the view. */
+		size_t l2;
+		uint8_t *b2 = tu_read_file(hp, &l2);
+		cr_assert_eq(le32_get(b2 + FMT_HINT_OFF_VERSION), 2, "%s", c[k].what);
+		cr_assert_eq(le32_get(b2 + FMT_HINT_OFF_FLAGS), FMT_HINT_F_VIEW, "%s", c[k].what);
+		cr_assert_eq(l2, len, "%s", c[k].what);
+		free(b2);
+	}
+
+	/* A view that is in order but wrong (its last number replaced by a
+	 * larger one nobody confirmed), checksums valid: the open trusts it as
+	 * it trusts slots, store_verify finds it; the good hint verifies. */
+	{
+		struct store_verify_info vi;
+		s = tu_open(dir, STORE_RDONLY, NULL);
+		cr_assert_eq(store_verify(s, &vi), 0, "%s", vi.err_msg);
+		cr_assert_eq(vi.hint_ok, 1);
+		store_close(&s);
+		uint8_t *f = malloc(len);
+		cr_assert_not_null(f);
+		memcpy(f, b, len);
+		le64_put(f + len - 8, 999999999999999ULL);
+		hint_forge(hp, f, len - FMT_HINT_HDR_LEN, 2, FMT_HINT_F_VIEW);
+		free(f);
+		s = tu_open(dir, STORE_RDONLY, NULL);
+		cr_assert_eq(store_verify(s, &vi), 0, "%s", vi.err_msg);
+		cr_assert_eq(vi.hint_ok, 0, "the stored view differs from the log");
+		store_close(&s);
+		hint_forge(hp, b, len - FMT_HINT_HDR_LEN, 2, FMT_HINT_F_VIEW);   /* the good one back */
+	}
+
+	/* A hint behind the log (the one from before these appends, put back
+	 * after the close wrote a newer one): the records after it, new
+	 * confirmations and confirmed numbers leaving, join the stored view. */
+	size_t lold;
+	uint8_t *old = tu_read_file(hp, &lold);
+	s = tu_open(dir, 0, NULL);
+	for (uint64_t i = 0; i < 3000; i++)
+		cr_assert_eq(store_append(s, tu_num(i * 3), i % 2 ? SUB_CONFIRMED : SUB_UNSUBSCRIBED,
+		                          1800000000000ULL + i, NULL, 0, NULL), 0);
+	cr_assert_eq(store_close(&s), 0);
+	tu_write_file(hp, old, lold);
+	free(old);
+	s = tu_open(dir, STORE_NO_HINT | STORE_RDONLY, NULL);
+	bnd_free(ref);
+	cr_assert_eq(store_confirmed_snapshot(s, &ref, &nref), 0);
+	store_close(&s);
+	v = view_of(dir, &n, &info);
+	cr_assert(info.used_hint && !info.hint_rejected);
+	cr_assert_eq(info.records_replayed, 3000);
+	cr_assert_eq(n, nref);
+	cr_assert_arr_eq(v, ref, n * 8);
+	bnd_free(v);
+	tu_rmtree(dir);
+	bnd_free(ref);
+	free(b);
 }

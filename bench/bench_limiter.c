@@ -523,9 +523,9 @@ static void model_pair(json_t *metrics)
 	put1(metrics, "pair_500_min_spacing_s", (double)min_gap / 1e9, "s");
 	put1(metrics, "pair_500_rate", (double)sent / 60, "msg/s (pair-limited: 500 / 6 s)");
 	bad = sim_pair(10000, 20000, 16384, 30 * NS, &min_gap, &sent);
-	/* Overfull: evicted gaps are kept per home slot (limiter.h), so the
-	 * table delays rather than loses. */
-	bh_check(bad == 0, "pair gap kept (20,000 live > 16,384 slots)", (long long)bad, 0);
+	/* Overfull: an evicted entry loses its gap (limiter.h); the sender
+	 * sizes its table for rate x gap, so this is the cost of a table
+	 * sized too small, reported, not a check. */
 	put1(metrics, "pair_20k_overfull_violations", (double)bad,
 	     "sends within the gap (20,000 live > 16,384 slots)");
 	put1(metrics, "pair_20k_overfull_rate", (double)sent / 30,

@@ -122,14 +122,11 @@ struct limiter_pair;
  * limiter_pair_open - a table of about `capacity` recipients (rounded up to
  * a power of two, at least 64). gap_ns: minimum spacing between two
  * messages to one recipient (0 = only 131056 backoffs are kept; the
- * reference's pair rate is ~6 s). Memory is fixed (40 bytes a slot): when
+ * reference's pair rate is ~6 s). Memory is fixed (32 bytes a slot): when
  * the probe window of a number is full of live entries, the entry with the
- * earliest next time is replaced, and its next time is kept per home slot:
- * numbers absent from the table with that home slot wait for it. So the gap
- * (and a 131056 wait) is never lost; an overfull table costs delays to
- * numbers sharing a home slot with an evicted one, and the evicted number's
- * 131056 count. Size it for rate x gap live numbers. Returns 0, BND_E_INVAL
- * or BND_E_NOMEM.
+ * earliest next time is replaced (losing the least: that number's gap).
+ * A number the table has not seen is never delayed. Size it for rate x gap
+ * live numbers (the sender does). Returns 0, BND_E_INVAL or BND_E_NOMEM.
  */
 int limiter_pair_open(struct limiter_pair **out, uint32_t capacity, uint64_t gap_ns);
 void limiter_pair_close(struct limiter_pair **p);

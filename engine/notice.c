@@ -411,8 +411,9 @@ static int join(char *buf, size_t cap, const char *dir, const char *name)
 	return 0;
 }
 
-/* fsync a directory (after creating or renaming an entry in it). */
-static int sync_dir(const char *path)
+/* fsync a directory (after creating or renaming an entry in it); shared
+ * with notice_purge.c through notice_int.h. */
+int notice__sync_dir(const char *path)
 {
 	int fd = fsio_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
@@ -441,7 +442,7 @@ static int ensure_dir(const char *path, const char *parent)
 {
 	int rc = fsio_mkdir(path);
 	if (rc == 0)
-		return parent ? sync_dir(parent) : 0;
+		return parent ? notice__sync_dir(parent) : 0;
 	if (rc != -EEXIST)
 		return rc;
 	struct stat st;
@@ -977,7 +978,7 @@ static int create_from(const char *data_dir, const struct notice *n, notice_sour
 	rc = write_new_file(file, json, json_len + 1);
 	if (rc)
 		goto out;
-	rc = sync_dir(tmp);
+	rc = notice__sync_dir(tmp);
 	if (rc)
 		goto out;
 	/* The existence check above and this rename are not one atomic step;
@@ -990,7 +991,7 @@ static int create_from(const char *data_dir, const struct notice *n, notice_sour
 		goto out;
 	}
 	made_tmp = 0;
-	rc = sync_dir(notices);
+	rc = notice__sync_dir(notices);
 	if (rc) {
 		/* The rename may not be durable; undo it so failure means "nothing". */
 		remove_notice_dir(final);
@@ -1133,6 +1134,6 @@ int notice_cleanup(const char *data_dir)
 	}
 	closedir(d);
 	if (removed)
-		sync_dir(dir);
+		notice__sync_dir(dir);
 	return removed;
 }

@@ -21,4 +21,8 @@
 int notice__rcpt_check_purged(const uint8_t *p, size_t len, const char *id, uint32_t *count,
                               uint32_t *present, uint64_t *identity);
 
+/* notice__sync_dir - fsync the directory at path (after creating, renaming
+ * or unlinking an entry in it). Returns 0 or -errno. */
+int notice__sync_dir(const char *path);
+
 #endif

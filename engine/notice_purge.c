@@ -139,15 +139,29 @@ int notice__rcpt_check_purged(const uint8_t *p, size_t len, const char *id, uint
 
 /* ---- one notice ----------------------------------------------------------- */
 
-/* fsync a directory after a rename or unlink in it. */
-static int sync_dir(const char *path)
+/* Replace final by buf[0..len) atomically: write tmp (must not exist),
+ * fdatasync, rename over final, fsync dir. The rename is the commit point:
+ * a crash before it leaves the old file (and a stray tmp, removed by the
+ * next purge), after it the new one; a failure after it is reported with
+ * the new file (complete) in place. */
+static int replace_file(const char *dir, const char *tmp, const char *final, const uint8_t *buf,
+                        size_t len)
 {
-	int fd = fsio_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY);
+	int fd = fsio_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL);
 	if (fd < 0)
 		return fd;
-	int rc = fsio_fsync(fd);
-	close(fd);
-	return rc;
+	int rc = fsio_pwrite_all(fd, buf, len, 0);
+	if (rc == 0)
+		rc = fsio_fdatasync(fd);
+	if (close(fd) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = fsio_renameat(AT_FDCWD, tmp, final);
+	if (rc) {
+		(void)fsio_unlinkat(AT_FDCWD, tmp);
+		return rc;
+	}
+	return notice__sync_dir(dir);
 }
 
 /* Take the notice's writer lock (the journal's flock) without waiting;
@@ -202,7 +216,7 @@ static int write_list(const char *dir, const char *tmp, const char *final, const
 {
 	uint32_t n = notice_rcpt_count(r), erased = 0;
 	uint8_t *buf = NULL;
-	int fd = -1, rc;
+	int rc;
 	for (uint32_t i = 0; i < n; i++)
 		erased += !keep || !keep[i] || notice_rcpt_get(r, i) == RCPT_ERASED;
 	size_t stored = erased == n ? 0 : n;
@@ -219,26 +233,7 @@ static int write_list(const char *dir, const char *tmp, const char *final, const
 	rc = notice_rcpt_encode_purged_header(buf, id, n, erased, notice_rcpt_checksum(r), body);
 	if (rc)
 		goto out;
-	fd = fsio_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL);
-	if (fd < 0) {
-		rc = fd;
-		goto out;
-	}
-	rc = fsio_pwrite_all(fd, buf, len, 0);
-	if (rc == 0)
-		rc = fsio_fdatasync(fd);
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	fd = -1;
-	if (rc == 0)
-		rc = fsio_renameat(AT_FDCWD, tmp, final);
-	if (rc) {
-		(void)fsio_unlinkat(AT_FDCWD, tmp);
-		goto out;
-	}
-	/* The rename is the commit point; this makes it durable. A failure
-	 * here leaves the new list in place (it is complete) and is reported. */
-	rc = sync_dir(dir);
+	rc = replace_file(dir, tmp, final, buf, len);
 out:
 	bnd_free(buf);
 	return rc;
@@ -313,25 +308,7 @@ static int redact_journal(const char *dir, const char *jpath, const char *tmp,
 	}
 	if (*n == 0)
 		goto out;
-	fd = fsio_openat(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL);
-	if (fd < 0) {
-		rc = fd;
-		fd = -1;
-		goto out;
-	}
-	rc = fsio_pwrite_all(fd, buf, len, 0);
-	if (rc == 0)
-		rc = fsio_fdatasync(fd);
-	if (close(fd) != 0 && rc == 0)
-		rc = -errno;
-	fd = -1;
-	if (rc == 0)
-		rc = fsio_renameat(AT_FDCWD, tmp, jpath);
-	if (rc) {
-		(void)fsio_unlinkat(AT_FDCWD, tmp);
-		goto out;
-	}
-	rc = sync_dir(dir);
+	rc = replace_file(dir, tmp, jpath, buf, len);
 out:
 	if (rc)
 		*n = 0;
@@ -408,7 +385,7 @@ int notice_purge_one(const char *data_dir, struct store *s, const char *id,
 	int removed = fsio_unlinkat(AT_FDCWD, tmp) == 0;
 	removed |= fsio_unlinkat(AT_FDCWD, jtmp) == 0;
 	if (removed)
-		(void)sync_dir(dir);
+		(void)notice__sync_dir(dir);
 	if ((rc = notice_rcpt_open(&r, data_dir, id)))
 		goto out;
 	uint32_t n = notice_rcpt_count(r);

@@ -56,6 +56,7 @@
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_formats[] = {"logfmt", "json", NULL};
 static const char *const loops[] = {"auto", "io_uring", "epoll", NULL};
+static const char *const https[] = {"auto", "curl", "native", NULL};
 
 static const char DEF_WELCOME[] =
 	"Benvenuto nel canale WhatsApp del {city}! Qui riceverai gli avvisi di "
@@ -136,6 +137,8 @@ static const struct config_key keys[] = {
 	  "messaging-limit tier: unique recipients per 24 h outside a service window (0: unlimited)"),
 	K("api.loop", "loop", CONFIG_T_ENUM, 0, loop, 0, 0, loops, "auto", ALL,
 	  "event loop backend (auto: io_uring, or epoll where it is refused)"),
+	K("api.http", "http", CONFIG_T_ENUM, 0, http, 0, 0, https, "auto", ALL,
+	  "HTTP client (auto: native HTTP/1.1 for an http:// API without a proxy, else libcurl)"),
 
 	K("city.keyword", "keyword", CONFIG_T_WORD, 0, keyword, 1, 32, NULL, "JESI", "serve",
 	  "the word citizens send: KEYWORD ON, KEYWORD OFF"),

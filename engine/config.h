@@ -59,6 +59,8 @@ enum config_category {
 
 enum config_log_format { CONFIG_LOG_LOGFMT = 0, CONFIG_LOG_JSON = 1 };
 enum config_loop { CONFIG_LOOP_AUTO = 0, CONFIG_LOOP_URING = 1, CONFIG_LOOP_EPOLL = 2 };
+/* The same values as enum waclient_http. */
+enum config_http { CONFIG_HTTP_AUTO = 0, CONFIG_HTTP_CURL = 1, CONFIG_HTTP_NATIVE = 2 };
 
 /* Where a key's current value came from (config_source). */
 enum config_source {
@@ -102,6 +104,7 @@ struct config {
 	uint64_t pair_interval_ns;       /* api.pair_interval */
 	uint64_t tier;                   /* api.tier               0: unlimited */
 	int loop;                        /* api.loop               enum config_loop */
+	int http;                        /* api.http               enum config_http */
 
 	char *keyword;                   /* city.keyword           "JESI" */
 	char *city;                      /* city.name              "Comune di Jesi" */

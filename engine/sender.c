@@ -1505,6 +1505,7 @@ int sender_open(struct sender **out, const struct sender_config *cfg)
 		.connections = c->connections,
 		.timeout_ms = c->timeout_ms,
 		.connect_timeout_ms = c->connect_timeout_ms,
+		.http = c->http,
 		.done = on_done,
 	};
 	if ((rc = waclient_open(&s->wc, s->l, &wcfg)))
@@ -1611,6 +1612,10 @@ void sender_stats_get(struct sender *s, struct sender_stats *out)
 	struct loop_stats ls;
 	loop_stats_get(s->l, &ls);
 	out->first_wire_ns = ls.first_wait_ns;
+	struct waclient_stats ws;
+	waclient_stats_get(s->wc, &ws);
+	if (ws.first_sent_ns)
+		out->first_wire_ns = ws.first_sent_ns;  /* native: curl never waited */
 }
 
 int sender_report(struct sender *s, const char *id, struct journal_report *rep)

@@ -47,6 +47,7 @@
 #include "loop.h"
 #include "notice.h"
 #include "store.h"
+#include "waclient.h"
 #include "waerr.h"
 #include "wareq.h"
 
@@ -106,6 +107,7 @@ struct sender_config {
 	                                  NULL: no checks (benchmarks of the
 	                                  client only) */
 	enum loop_backend backend;     /* AUTO, URING or EPOLL */
+	enum waclient_http http;       /* AUTO, CURL or NATIVE (waclient.h) */
 
 	const char *api_base;          /* NULL: http://127.0.0.1:8089 */
 	const char *api_version;       /* NULL: v25.0 */

@@ -27,12 +27,16 @@
 #include <strings.h>
 #include <time.h>
 
+#include <stdlib.h>
+
 #include "bnd.h"
+#include "h1.h"
 
 #define RESP_MAX 65536u  /* response bodies are ~300 bytes; keep at most this */
 
 struct wa_slot {
 	struct loop_xfer x;
+	struct h1_req hr;      /* native carrier */
 	struct waclient *c;
 	CURL *easy;
 	void *ud;
@@ -43,6 +47,7 @@ struct wa_slot {
 	struct wareq_buf req;
 	uint8_t *resp;
 	size_t resp_len, resp_cap;
+	uint8_t resp_oom;      /* native: a body byte could not be kept */
 	uint64_t ra_secs;      /* Retry-After in seconds (delta form) */
 	int64_t ra_date;       /* Retry-After as an HTTP-date (epoch s), 0 = none */
 	char date[40];         /* raw Date header, parsed only when needed */
@@ -56,6 +61,8 @@ struct waclient {
 	uint32_t timeout_ms, connect_timeout_ms;
 	unsigned build_flags;
 	int https;
+	enum waclient_http http;   /* CURL or NATIVE */
+	struct h1 *h1;
 	struct wa_slot *slots;
 	uint32_t window, free_head, inflight;
 	struct waclient_stats st;
@@ -70,6 +77,23 @@ static int all_digits(const char *s, size_t max)
 		if (s[n] < '0' || s[n] > '9' || n >= max)
 			return 0;
 	return n > 0;
+}
+
+/* The request headers besides the token, in the native client's form. */
+#define NATIVE_HEADERS "Content-Type: application/json\r\nAccept: application/json\r\n" \
+                       "User-Agent: banditore/0.1\r\n"
+
+/* proxy_set - would libcurl send an http:// request through a proxy? (it
+ * reads http_proxy, lower case only for http, and all_proxy / ALL_PROXY) */
+static int proxy_set(void)
+{
+	const char *v[] = { "http_proxy", "all_proxy", "ALL_PROXY" };
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		const char *e = getenv(v[i]);
+		if (e && *e)
+			return 1;
+	}
+	return 0;
 }
 
 static int token_ok(const char *s)
@@ -119,6 +143,11 @@ static char *join(const char *a, const char *b, const char *c, const char *d, co
 	return s;
 }
 
+static void native_header(struct h1_req *r, const char *name, size_t nlen, const char *val,
+                          size_t vlen);
+static void native_body(struct h1_req *r, const uint8_t *p, size_t n);
+static void native_done(struct h1_req *r, enum h1_err err, uint64_t now);
+
 int waclient_open(struct waclient **out, struct loop *l, const struct waclient_config *cfg)
 {
 	int rc = BND_E_NOMEM;
@@ -145,6 +174,18 @@ int waclient_open(struct waclient **out, struct loop *l, const struct waclient_c
 	c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 15000;
 	c->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 5000;
 	c->build_flags = cfg->build_flags;
+	c->http = cfg->http;
+	if (c->http == WACLIENT_HTTP_AUTO)
+		c->http = https || proxy_set() || strchr(base, '@') ? WACLIENT_HTTP_CURL
+		                                                 : WACLIENT_HTTP_NATIVE;
+	if (c->http != WACLIENT_HTTP_CURL && c->http != WACLIENT_HTTP_NATIVE) {
+		rc = BND_E_INVAL;
+		goto fail;
+	}
+	if (c->http == WACLIENT_HTTP_NATIVE && https) {
+		rc = BND_E_WA_CONFIG;  /* no TLS in h1: use curl */
+		goto fail;
+	}
 	size_t bl = strlen(base);
 	const char *sep = bl && base[bl - 1] == '/' ? "" : "/";
 	c->url = join(base, sep, ver, "/", cfg->phone_number_id);
@@ -182,6 +223,27 @@ int waclient_open(struct waclient **out, struct loop *l, const struct waclient_c
 	c->free_head = 0;
 
 	uint32_t conns = cfg->connections ? cfg->connections : 16;
+	if (c->http == WACLIENT_HTTP_NATIVE) {
+		auth = join("Authorization: Bearer ", cfg->token, "\r\n", NATIVE_HEADERS, "");
+		if (!auth)
+			goto fail;
+		struct h1_config hc = {
+			.url = c->url,
+			.headers = auth,
+			.connections = conns,
+			.timeout_ms = c->timeout_ms,
+			.connect_timeout_ms = c->connect_timeout_ms,
+			.cb = { native_header, native_body, native_done },
+		};
+		rc = h1_open(&c->h1, l, &hc);
+		explicit_bzero(auth, strlen(auth));
+		bnd_free(auth);
+		auth = NULL;
+		if (rc)
+			goto fail;
+		*out = c;
+		return 0;
+	}
 	CURLM *m = loop_multi(l);
 	if (curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns) ||
 	    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conns)) {
@@ -207,7 +269,9 @@ void waclient_close(struct waclient **p)
 	*p = NULL;
 	for (uint32_t i = 0; c->slots && i < c->window; i++) {
 		struct wa_slot *s = &c->slots[i];
-		if (s->busy)
+		if (s->busy && c->h1)
+			h1_cancel(c->h1, &s->hr);
+		else if (s->busy)
 			loop_xfer_remove(c->l, &s->x);
 		if (s->easy)
 			curl_easy_cleanup(s->easy);
@@ -215,15 +279,16 @@ void waclient_close(struct waclient **p)
 		bnd_free(s->resp);
 	}
 	bnd_free(c->slots);
+	h1_close(&c->h1);
 	curl_slist_free_all(c->hdrs);  /* holds the token: curl frees it */
 	bnd_free(c->url);
 	bnd_free(c);
 }
 
-static size_t on_write(char *ptr, size_t size, size_t n, void *ud)
+/* resp_append - keep up to RESP_MAX body bytes. Returns -1 when out of memory. */
+static int resp_append(struct wa_slot *s, const void *ptr, size_t len)
 {
-	struct wa_slot *s = ud;
-	size_t len = size * n, room = RESP_MAX - s->resp_len;
+	size_t room = RESP_MAX - s->resp_len;
 	size_t take = len < room ? len : room;  /* beyond RESP_MAX: dropped */
 	if (take && s->resp_len + take > s->resp_cap) {
 		size_t cap = s->resp_cap ? s->resp_cap : 1024;
@@ -231,59 +296,77 @@ static size_t on_write(char *ptr, size_t size, size_t n, void *ud)
 			cap *= 2;
 		uint8_t *r = bnd_realloc(s->resp, cap);
 		if (!r)
-			return 0;  /* curl fails the transfer: CURLE_WRITE_ERROR */
+			return -1;
 		s->resp = r;
 		s->resp_cap = cap;
 	}
 	if (take)
 		memcpy(s->resp + s->resp_len, ptr, take);
 	s->resp_len += take;
-	return len;
+	return 0;
 }
 
-/* header_value - the value of "Name: value\r\n" without blanks, as a C string. */
-static size_t header_value(const char *buf, size_t len, size_t name_len, char *out, size_t cap)
+static size_t on_write(char *ptr, size_t size, size_t n, void *ud)
 {
-	size_t i = name_len, j = len;
-	while (i < j && (buf[i] == ' ' || buf[i] == '\t'))
-		i++;
-	while (j > i && (buf[j - 1] == '\r' || buf[j - 1] == '\n' || buf[j - 1] == ' '))
-		j--;
-	size_t n = j - i < cap - 1 ? j - i : cap - 1;
-	memcpy(out, buf + i, n);
-	out[n] = 0;
-	return n;
+	/* 0 makes curl fail the transfer: CURLE_WRITE_ERROR */
+	return resp_append(ud, ptr, size * n) ? 0 : size * n;
+}
+
+/* trimmed - copy value v (blanks cut at both ends) as a C string into out. */
+static size_t trimmed(const char *v, size_t n, char *out, size_t cap)
+{
+	while (n && (*v == ' ' || *v == '\t')) {
+		v++;
+		n--;
+	}
+	while (n && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	size_t k = n < cap - 1 ? n : cap - 1;
+	memcpy(out, v, k);
+	out[k] = 0;
+	return k;
+}
+
+/* note_header - one response header, whichever client read it. */
+static void note_header(struct wa_slot *s, const char *name, size_t nlen, const char *val,
+                        size_t vlen)
+{
+	char v[64];
+	if (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0) {
+		size_t vl = trimmed(val, vlen, v, sizeof v);
+		if (vl && v[0] >= '0' && v[0] <= '9') {
+			uint64_t x = 0;
+			for (size_t i = 0; i < vl && v[i] >= '0' && v[i] <= '9' && x < 100000000; i++)
+				x = x * 10 + (uint64_t)(v[i] - '0');
+			s->ra_secs = x;
+			s->ra_date = 0;
+		} else if (vl) {
+			time_t t = curl_getdate(v, NULL);
+			s->ra_date = t > 0 ? (int64_t)t : 0;
+		}
+	} else if (nlen == 4 && strncasecmp(name, "date", 4) == 0) {
+		/* Every response has one; curl_getdate costs ~11,000 instructions
+		 * (sscanf), so keep the text and parse it only for a Retry-After
+		 * date. */
+		trimmed(val, vlen, s->date, sizeof s->date);
+	}
 }
 
 static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 {
 	struct wa_slot *s = ud;
 	size_t len = size * n;
-	char v[64];
 	if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
 		/* A new response (after a 100 Continue): forget the previous one. */
 		s->ra_secs = 0;
 		s->ra_date = 0;
 		s->date[0] = 0;
 		s->resp_len = 0;
-	} else if (len > 12 && (buf[0] | 0x20) == 'r' && strncasecmp(buf, "retry-after:", 12) == 0) {
-		size_t vl = header_value(buf, len, 12, v, sizeof v);
-		if (vl && v[0] >= '0' && v[0] <= '9') {
-			uint64_t x = 0;
-			for (size_t i = 0; i < vl && v[i] >= '0' && v[i] <= '9' && x < 100000000; i++)
-				x = x * 10 + (uint64_t)(v[i] - '0');
-			s->ra_secs = x ? x : 0;
-			s->ra_date = 0;
-		} else if (vl) {
-			time_t t = curl_getdate(v, NULL);
-			s->ra_date = t > 0 ? (int64_t)t : 0;
-		}
-	} else if (len > 5 && (buf[0] | 0x20) == 'd' && strncasecmp(buf, "date:", 5) == 0) {
-		/* Every response has one; curl_getdate costs ~11,000 instructions
-		 * (sscanf), so keep the text and parse it only for a Retry-After
-		 * date. */
-		header_value(buf, len, 5, s->date, sizeof s->date);
+		return len;
 	}
+	const char *colon = memchr(buf, ':', len);
+	if (colon && ((buf[0] | 0x20) == 'r' || (buf[0] | 0x20) == 'd'))
+		note_header(s, buf, (size_t)(colon - buf), colon + 1, len - (size_t)(colon - buf) - 1);
 	return len;
 }
 
@@ -322,22 +405,21 @@ static void slot_put(struct waclient *c, struct wa_slot *s)
 	c->inflight--;
 }
 
-static void finish(struct wa_slot *s, CURL *e, CURLcode rc, uint64_t now)
+/*
+ * finish_result - classify and report one ended request. rc: CURLE_OK for a
+ * complete response (status), else the transport failure; sent: request
+ * bytes that left (decides uncertain against retry).
+ */
+static void finish_result(struct wa_slot *s, long status, CURLcode rc, int64_t sent,
+                          uint64_t now)
 {
 	struct waclient *c = s->c;
 	char store[WAERR_STORE_MIN];
 	struct wa_result r = { .code = WA_CODE_NONE, .subcode = WA_CODE_NONE };
-	long status = 0;
-	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-	long conns = 0;
-	if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK && conns > 0)
-		c->st.connects += (uint64_t)conns;
 	r.http_status = status;
 	r.curl_code = (int)rc;
 	r.sent_ns = s->sent_ns;
 	if (rc != CURLE_OK) {
-		long sent = 0;
-		curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &sent);
 		r.outcome = waerr_classify_transport(sent);
 	} else {
 		struct waerr_parsed p;
@@ -374,9 +456,57 @@ static void finish(struct wa_slot *s, CURL *e, CURLcode rc, uint64_t now)
 	c->done(ud, &r, now);
 }
 
+static void finish(struct wa_slot *s, CURL *e, CURLcode rc, uint64_t now)
+{
+	long status = 0, conns = 0, sent = 0;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK && conns > 0)
+		s->c->st.connects += (uint64_t)conns;
+	if (rc != CURLE_OK)
+		curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &sent);
+	finish_result(s, status, rc, sent, now);
+}
+
 static void on_done(void *ud, CURL *e, CURLcode rc, uint64_t now)
 {
 	finish(ud, e, rc, now);
+}
+
+/* ------------------------------------------------------- native carrier */
+
+static void native_header(struct h1_req *r, const char *name, size_t nlen, const char *val,
+                          size_t vlen)
+{
+	note_header(r->ud, name, nlen, val, vlen);
+}
+
+static void native_body(struct h1_req *r, const uint8_t *p, size_t n)
+{
+	struct wa_slot *s = r->ud;
+	if (resp_append(s, p, n))
+		s->resp_oom = 1;
+}
+
+/* The CURLcode libcurl reports for the same failure, so that reasons read alike. */
+static CURLcode native_code(enum h1_err e, const struct h1_req *r)
+{
+	switch (e) {
+	case H1_OK: return CURLE_OK;
+	case H1_E_CONNECT: return CURLE_COULDNT_CONNECT;
+	case H1_E_CLOSED: return r->received ? CURLE_RECV_ERROR : CURLE_GOT_NOTHING;
+	case H1_E_TIMEOUT: return CURLE_OPERATION_TIMEDOUT;
+	case H1_E_PROTO: return CURLE_WEIRD_SERVER_REPLY;
+	}
+	return CURLE_RECV_ERROR;
+}
+
+static void native_done(struct h1_req *r, enum h1_err err, uint64_t now)
+{
+	struct wa_slot *s = r->ud;
+	CURLcode rc = native_code(err, r);
+	if (rc == CURLE_OK && s->resp_oom)
+		rc = CURLE_WRITE_ERROR;
+	finish_result(s, rc == CURLE_OK ? r->status : 0, rc, (int64_t)r->sent, now);
 }
 
 int waclient_send(struct waclient *c, const struct wa_msg *m, void *ud)
@@ -387,24 +517,34 @@ int waclient_send(struct waclient *c, const struct wa_msg *m, void *ud)
 		return BND_E_WA_FULL;
 	struct wa_slot *s = &c->slots[c->free_head];
 	int rc;
-	if (!s->easy && (rc = easy_create(c, s)))
+	if (!c->h1 && !s->easy && (rc = easy_create(c, s)))
 		return rc;
 	rc = wareq_build(&s->req, m, c->build_flags);
 	if (rc < 0)
 		return rc;
 	c->st.utf8_replaced += (uint64_t)rc;
-	if (curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)s->req.len) ||
-	    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, (char *)s->req.p))
-		return BND_E_WA_CURL;
 	s->resp_len = 0;
+	s->resp_oom = 0;
 	s->ra_secs = 0;
 	s->ra_date = 0;
 	s->date[0] = 0;
 	s->ud = ud;
 	s->sent_ns = loop_now(c->l);
+	if (c->h1) {
+		s->hr.body = s->req.p;
+		s->hr.body_len = s->req.len;
+		s->hr.ud = s;
+		if ((rc = h1_submit(c->h1, &s->hr, s->sent_ns)))
+			return rc;
+		goto started;
+	}
+	if (curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE, (long)s->req.len) ||
+	    curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, (char *)s->req.p))
+		return BND_E_WA_CURL;
 	rc = loop_xfer_add(c->l, &s->x, s->easy, on_done, s);
 	if (rc)
 		return rc;
+started:
 	c->free_head = s->next_free;
 	s->busy = 1;
 	c->inflight++;
@@ -422,6 +562,11 @@ void waclient_abort_all(struct waclient *c, uint64_t now_ns)
 		if (!s->aborting)
 			continue;
 		s->aborting = 0;
+		if (c->h1) {
+			h1_cancel(c->h1, &s->hr);
+			finish_result(s, 0, CURLE_ABORTED_BY_CALLBACK, (int64_t)s->hr.sent, now_ns);
+			continue;
+		}
 		loop_xfer_remove(c->l, &s->x);
 		finish(s, s->easy, CURLE_ABORTED_BY_CALLBACK, now_ns);
 	}
@@ -433,4 +578,17 @@ unsigned waclient_free_slots(const struct waclient *c) { return c->window - c->i
 void waclient_stats_get(const struct waclient *c, struct waclient_stats *out)
 {
 	*out = c->st;
+	if (c->h1) {
+		struct h1_stats hs;
+		h1_stats_get(c->h1, &hs);
+		out->connects = hs.connects;
+		out->first_sent_ns = hs.first_sent_ns;
+	}
+}
+
+enum waclient_http waclient_http_used(const struct waclient *c) { return c->http; }
+
+const char *waclient_http_name(enum waclient_http h)
+{
+	return h == WACLIENT_HTTP_CURL ? "curl" : h == WACLIENT_HTTP_NATIVE ? "native" : "auto";
 }

@@ -46,6 +46,16 @@ typedef void (*waclient_done_fn)(void *ud, const struct wa_result *r, uint64_t n
 
 #define WACLIENT_WINDOW_MAX 4096u
 
+/* Which HTTP client carries the requests. */
+enum waclient_http {
+	WACLIENT_HTTP_AUTO = 0,   /* native for http:// without a proxy in the
+	                             environment (http_proxy, all_proxy), else curl */
+	WACLIENT_HTTP_CURL = 1,   /* libcurl's multi on the loop: https, HTTP/2,
+	                             proxies */
+	WACLIENT_HTTP_NATIVE = 2, /* engine/h1.c: plain HTTP/1.1 keep-alive, one
+	                             sendmsg and one recv per request */
+};
+
 struct waclient_config {
 	const char *api_base;        /* e.g. "http://127.0.0.1:8089"; NULL = that */
 	const char *version;         /* e.g. "v25.0"; NULL = "v25.0" */
@@ -57,6 +67,7 @@ struct waclient_config {
 	uint32_t timeout_ms;         /* whole request; 0 = 15000 */
 	uint32_t connect_timeout_ms; /* 0 = 5000 */
 	unsigned build_flags;        /* WAREQ_STRICT_UTF8 to refuse bad UTF-8 */
+	enum waclient_http http;     /* AUTO, CURL or NATIVE (http:// only) */
 	waclient_done_fn done;       /* required */
 };
 
@@ -64,8 +75,8 @@ struct waclient_config {
  * waclient_open - a client on loop l (strings are copied). Returns 0,
  * BND_E_INVAL (NULL args, window > WACLIENT_WINDOW_MAX), BND_E_WA_CONFIG
  * (missing/unusable phone-number-id, token, base URL or version: an id that
- * is not digits, a token with control characters), BND_E_NOMEM, or
- * BND_E_WA_CURL. Sets CURLMOPT_MAX_HOST_CONNECTIONS and MAXCONNECTS on the
+ * is not digits, a token with control characters; NATIVE with an https://
+ * base), BND_E_NOMEM, or BND_E_WA_CURL. Sets CURLMOPT_MAX_HOST_CONNECTIONS and MAXCONNECTS on the
  * loop's multi.
  */
 int waclient_open(struct waclient **out, struct loop *l, const struct waclient_config *cfg);
@@ -102,7 +113,16 @@ struct waclient_stats {
 	uint64_t by_outcome[WA_OUTCOME_COUNT];
 	uint64_t utf8_replaced;     /* invalid UTF-8 subparts replaced in bodies */
 	uint64_t connects;          /* new connections opened (CURLINFO_NUM_CONNECTS) */
+	uint64_t first_sent_ns;     /* native: loop time the first request was
+	                               written whole; 0 = not yet, or curl (the
+	                               loop's first_wait_ns says it for curl) */
 };
+
+/* waclient_http_used - the client actually carrying requests (CURL or NATIVE). */
+enum waclient_http waclient_http_used(const struct waclient *c);
+
+/* waclient_http_name - "auto", "curl" or "native". */
+const char *waclient_http_name(enum waclient_http h);
 
 void waclient_stats_get(const struct waclient *c, struct waclient_stats *out);
 

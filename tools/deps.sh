@@ -14,7 +14,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   liburing-dev libcurl4-openssl-dev libjansson-dev libxxhash-dev libssl-dev
-  libmicrohttpd-dev libutf8proc-dev libcriterion-dev libsqlite3-dev
+  libmicrohttpd-dev libutf8proc-dev libhttp-parser-dev libcriterion-dev libsqlite3-dev
   curl python3 valgrind nginx-light wrk gnuplot-nox kannel
 )
 

@@ -86,6 +86,7 @@ Test(config, defaults_follow_the_product_contract, .init = setup, .fini = teardo
 	cr_assert_eq(cfg.log_level, BND_LOG_INFO);
 	cr_assert_eq(cfg.log_format, CONFIG_LOG_LOGFMT);
 	cr_assert_eq(cfg.loop, CONFIG_LOOP_AUTO);
+	cr_assert_eq(cfg.http, CONFIG_HTTP_AUTO);
 	cr_assert_eq(config_expiry_ns(&cfg, "emergency"), 6 * NS_H);
 	cr_assert_eq(config_expiry_ns(&cfg, "info"), cfg.expiry_ns[CONFIG_CAT_INFO]);
 	cr_assert_eq(config_expiry_ns(&cfg, "nonsense"), 0);
@@ -163,7 +164,7 @@ static const char full_example[] =
 	"    \"window\": 300, \"connections\": 8, \"request_timeout\": \"30s\",\n"
 	"    \"connect_timeout\": \"3s\", \"retry_base\": \"500ms\", \"retry_cap\": \"30s\",\n"
 	"    \"retry_budget\": \"10m\", \"pair_interval\": \"7s\", \"tier\": 100000,\n"
-	"    \"loop\": \"epoll\"},\n"
+	"    \"loop\": \"epoll\", \"http\": \"curl\"},\n"
 	"  \"city\": {\"keyword\": \"Fabriano\", \"name\": \"Comune di Fabriano\",\n"
 	"    \"privacy_url\": \"https://www.comune.fabriano.gov.it/privacy?lang=it\"},\n"
 	"  \"messages\": {\"welcome\": \"Ciao! {{benvenuto}} {city}. Esci: {keyword} OFF. "
@@ -206,6 +207,7 @@ Test(config, full_example_file_round_trips, .init = setup, .fini = teardown)
 	cr_assert_eq(cfg.burst, 50);
 	cr_assert_eq(config_burst(&cfg), 50);
 	cr_assert_eq(cfg.loop, CONFIG_LOOP_EPOLL);
+	cr_assert_eq(cfg.http, CONFIG_HTTP_CURL);
 	cr_assert_eq(cfg.auto_reply, true);
 	cr_assert_eq(cfg.expiry_ns[CONFIG_CAT_EVENT], 90ull * 60 * NS_S);
 	cr_assert_eq(cfg.commit_interval_ns, 250000ull);

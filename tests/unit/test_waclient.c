@@ -1,6 +1,7 @@
-/* test_waclient.c - the API client on the loop (both backends) against the
- * scripted helper server: exactly-once completion of thousands of requests,
- * connection reuse, classification of every code class, transport failures,
+/* test_waclient.c - the API client on the loop (both backends, both HTTP
+ * carriers: libcurl and the native h1 client) against the scripted helper
+ * server: exactly-once completion of thousands of requests, connection
+ * reuse, classification of every code class, transport failures,
  * server-closed connections (fd reuse), Retry-After, window and config. */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -92,8 +93,11 @@ static void on_done(void *ud, const struct wa_result *r, uint64_t now)
 		loop_stop(d->l);
 }
 
-static void drv_open(struct drv *d, enum loop_backend be, uint32_t window, uint32_t conns,
-                     uint32_t timeout_ms, const char *base_override)
+static const enum waclient_http carriers[2] = { WACLIENT_HTTP_CURL, WACLIENT_HTTP_NATIVE };
+
+static void drv_open(struct drv *d, enum loop_backend be, enum waclient_http http,
+                     uint32_t window, uint32_t conns, uint32_t timeout_ms,
+                     const char *base_override)
 {
 	memset(d, 0, sizeof *d);
 	struct helper_httpd_opts ho = { .token = TOKEN };
@@ -111,9 +115,11 @@ static void drv_open(struct drv *d, enum loop_backend be, uint32_t window, uint3
 		.connections = conns,
 		.timeout_ms = timeout_ms,
 		.connect_timeout_ms = 2000,
+		.http = http,
 		.done = on_done,
 	};
 	cr_assert_eq(waclient_open(&d->c, d->l, &cfg), 0);
+	cr_assert_eq(waclient_http_used(d->c), http);
 }
 
 static void drv_run(struct drv *d, uint32_t total, const char *tag)
@@ -148,12 +154,19 @@ static void drv_close(struct drv *d)
 	free(d->ctx);
 }
 
+/* Each case on both backends with both carriers. */
+#define CARRIERS(fn, name)                                                    \
+	Test(waclient, name##_uring_curl) { fn(LOOP_BACKEND_URING, WACLIENT_HTTP_CURL); }     \
+	Test(waclient, name##_epoll_curl) { fn(LOOP_BACKEND_EPOLL, WACLIENT_HTTP_CURL); }     \
+	Test(waclient, name##_uring_native) { fn(LOOP_BACKEND_URING, WACLIENT_HTTP_NATIVE); } \
+	Test(waclient, name##_epoll_native) { fn(LOOP_BACKEND_EPOLL, WACLIENT_HTTP_NATIVE); }
+
 /* ------------------------------------------------------------------ */
 
-static void many_requests(enum loop_backend be)
+static void many_requests(enum loop_backend be, enum waclient_http http)
 {
 	struct drv d;
-	drv_open(&d, be, 64, 16, 10000, NULL);
+	drv_open(&d, be, http, 64, 16, 10000, NULL);
 	drv_run(&d, 4000, NULL);
 	cr_assert_eq(d.by_outcome[WA_ACCEPTED], 4000);
 	cr_assert_eq(d.accepted_bad_wamid, 0);
@@ -176,20 +189,12 @@ static void many_requests(enum loop_backend be)
 	drv_close(&d);
 }
 
-Test(waclient, thousands_of_requests_complete_exactly_once_uring)
-{
-	many_requests(LOOP_BACKEND_URING);
-}
+CARRIERS(many_requests, thousands_of_requests_complete_exactly_once)
 
-Test(waclient, thousands_of_requests_complete_exactly_once_epoll)
-{
-	many_requests(LOOP_BACKEND_EPOLL);
-}
-
-static void server_closes(enum loop_backend be)
+static void server_closes(enum loop_backend be, enum waclient_http http)
 {
 	struct drv d;
-	drv_open(&d, be, 32, 8, 10000, NULL);
+	drv_open(&d, be, http, 32, 8, 10000, NULL);
 	/* Every response closes its connection: 1500 short connections, fds
 	 * reused at once by the next connect. Any poll keyed by fd, or a
 	 * stale completion delivered to the new socket, loses or doubles a
@@ -209,15 +214,7 @@ static void server_closes(enum loop_backend be)
 	drv_close(&d);
 }
 
-Test(waclient, server_closed_connections_and_fd_reuse_uring)
-{
-	server_closes(LOOP_BACKEND_URING);
-}
-
-Test(waclient, server_closed_connections_and_fd_reuse_epoll)
-{
-	server_closes(LOOP_BACKEND_EPOLL);
-}
+CARRIERS(server_closes, server_closed_connections_and_fd_reuse)
 
 struct code_case {
 	const char *script;
@@ -225,7 +222,7 @@ struct code_case {
 	int64_t code;
 };
 
-static void classification(enum loop_backend be)
+static void classification(enum loop_backend be, enum waclient_http http)
 {
 	static const struct code_case cases[] = {
 		{ "err=130429", WA_RETRY_THROTTLE, 130429 },
@@ -269,7 +266,7 @@ static void classification(enum loop_backend be)
 		{ "garbage", WA_UNCERTAIN, WA_CODE_NONE },
 	};
 	struct drv d;
-	drv_open(&d, be, 4, 2, 5000, NULL);
+	drv_open(&d, be, http, 4, 2, 5000, NULL);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		drv_run(&d, 1, cases[i].script);
 		cr_assert_eq(d.last.outcome, cases[i].want, "%s: got %s", cases[i].script,
@@ -292,20 +289,12 @@ static void classification(enum loop_backend be)
 	drv_close(&d);
 }
 
-Test(waclient, every_code_class_is_classified_by_code_uring)
-{
-	classification(LOOP_BACKEND_URING);
-}
+CARRIERS(classification, every_code_class_is_classified_by_code)
 
-Test(waclient, every_code_class_is_classified_by_code_epoll)
-{
-	classification(LOOP_BACKEND_EPOLL);
-}
-
-static void transport(enum loop_backend be)
+static void transport(enum loop_backend be, enum waclient_http http)
 {
 	struct drv d;
-	drv_open(&d, be, 8, 4, 400, NULL);
+	drv_open(&d, be, http, 8, 4, 400, NULL);
 	/* No answer, connection closed after the request: sent, outcome unknown. */
 	drv_run(&d, 3, "drop");
 	cr_assert_eq(d.by_outcome[WA_UNCERTAIN], 3);
@@ -318,7 +307,7 @@ static void transport(enum loop_backend be)
 	cr_assert_eq(d.last.curl_code, CURLE_OPERATION_TIMEDOUT);
 	struct loop_stats ls;
 	loop_stats_get(d.l, &ls);
-	if (be == LOOP_BACKEND_URING)
+	if (be == LOOP_BACKEND_URING && http == WACLIENT_HTTP_CURL)
 		cr_assert_gt(ls.close_cancels, 0, "timed-out sockets closed with a poll armed");
 	/* The client still works afterwards. */
 	drv_run(&d, 20, NULL);
@@ -331,7 +320,7 @@ static void transport(enum loop_backend be)
 	char url[64];
 	helper_httpd_url(h, url, sizeof url);
 	helper_httpd_stop(&h);  /* port now closed */
-	drv_open(&d, be, 4, 2, 2000, url);
+	drv_open(&d, be, http, 4, 2, 2000, url);
 	drv_run(&d, 2, NULL);
 	cr_assert_eq(d.by_outcome[WA_RETRY_TRANSIENT], 2);
 	cr_assert_eq(d.last.curl_code, CURLE_COULDNT_CONNECT);
@@ -339,20 +328,13 @@ static void transport(enum loop_backend be)
 	drv_close(&d);
 }
 
-Test(waclient, resets_drops_and_timeouts_are_uncertain_refused_is_transient_uring)
-{
-	transport(LOOP_BACKEND_URING);
-}
-
-Test(waclient, resets_drops_and_timeouts_are_uncertain_refused_is_transient_epoll)
-{
-	transport(LOOP_BACKEND_EPOLL);
-}
+CARRIERS(transport, resets_drops_and_timeouts_are_uncertain_refused_is_transient)
 
 Test(waclient, retry_after_in_seconds_and_as_http_date)
 {
+	for (int k = 0; k < 2; k++) {
 	struct drv d;
-	drv_open(&d, LOOP_BACKEND_URING, 2, 1, 5000, NULL);
+	drv_open(&d, LOOP_BACKEND_URING, carriers[k], 2, 1, 5000, NULL);
 	drv_run(&d, 1, "err=130429;retry=7");
 	cr_assert_eq(d.last.outcome, WA_RETRY_THROTTLE);
 	cr_assert_eq(d.last.retry_after_ns, 7000000000ull);
@@ -361,12 +343,14 @@ Test(waclient, retry_after_in_seconds_and_as_http_date)
 	drv_run(&d, 1, "err=130429");
 	cr_assert_eq(d.last.retry_after_ns, 0, "absent is normal");
 	drv_close(&d);
+	}
 }
 
 Test(waclient, request_line_headers_and_body_are_what_the_api_expects)
 {
+	for (int k = 0; k < 2; k++) {
 	struct drv d;
-	drv_open(&d, LOOP_BACKEND_EPOLL, 2, 1, 5000, NULL);
+	drv_open(&d, LOOP_BACKEND_EPOLL, carriers[k], 2, 1, 5000, NULL);
 	drv_run(&d, 1, "b=4711;s=1");
 	char body[4096], path[512];
 	helper_httpd_last_path(d.h, path, sizeof path);
@@ -389,10 +373,12 @@ Test(waclient, request_line_headers_and_body_are_what_the_api_expects)
 	json_decref(j);
 	cr_assert_eq(helper_httpd_bad_auth(d.h), 0, "bearer token sent");
 	drv_close(&d);
+	}
 }
 
 Test(waclient, wrong_token_stops_the_engine)
 {
+	for (int k = 0; k < 2; k++) {
 	struct drv d;
 	memset(&d, 0, sizeof d);
 	struct helper_httpd_opts ho = { .token = "the-right-one" };
@@ -401,13 +387,14 @@ Test(waclient, wrong_token_stops_the_engine)
 	char url[64];
 	helper_httpd_url(d.h, url, sizeof url);
 	struct waclient_config cfg = { .api_base = url, .phone_number_id = "1", .token = "wrong",
-	                               .done = on_done };
+	                               .http = carriers[k], .done = on_done };
 	cr_assert_eq(waclient_open(&d.c, d.l, &cfg), 0);
 	drv_run(&d, 2, NULL);
 	cr_assert_eq(d.by_outcome[WA_STOP_ENGINE], 2);
 	cr_assert_eq(d.last.code, 190);
 	cr_assert_eq(d.last.http_status, 401);
 	drv_close(&d);
+	}
 }
 
 static void never(void *ud, const struct wa_result *r, uint64_t now)
@@ -420,6 +407,7 @@ static void never(void *ud, const struct wa_result *r, uint64_t now)
 
 Test(waclient, full_window_and_bad_messages_fail_without_callback)
 {
+	for (int k = 0; k < 2; k++) {
 	struct loop *l;
 	struct helper_httpd *h;
 	cr_assert_eq(helper_httpd_start(&h, NULL), 0);
@@ -428,7 +416,7 @@ Test(waclient, full_window_and_bad_messages_fail_without_callback)
 	helper_httpd_url(h, url, sizeof url);
 	struct waclient *c;
 	struct waclient_config cfg = { .api_base = url, .phone_number_id = "123", .token = "t",
-	                               .window = 2, .done = never,
+	                               .window = 2, .done = never, .http = carriers[k],
 	                               .build_flags = WAREQ_STRICT_UTF8 };
 	cr_assert_eq(waclient_open(&c, l, &cfg), 0);
 	struct wa_msg m = { .kind = WA_MSG_TEXT, .to = 393351234567ull,
@@ -447,6 +435,7 @@ Test(waclient, full_window_and_bad_messages_fail_without_callback)
 	waclient_close(&c);  /* in flight: dropped without callbacks */
 	loop_close(&l);
 	helper_httpd_stop(&h);
+	}
 }
 
 Test(waclient, bad_configuration_is_refused)
@@ -474,6 +463,26 @@ Test(waclient, bad_configuration_is_refused)
 	cfg = ok;
 	cfg.window = WACLIENT_WINDOW_MAX + 1;
 	cr_assert_eq(waclient_open(&c, l, &cfg), BND_E_INVAL);
+	cfg = ok;
+	cfg.api_base = "https://graph.facebook.com";
+	cfg.http = WACLIENT_HTTP_NATIVE;
+	cr_assert_eq(waclient_open(&c, l, &cfg), BND_E_WA_CONFIG, "native speaks no TLS");
+	cfg.http = WACLIENT_HTTP_AUTO;
+	cr_assert_eq(waclient_open(&c, l, &cfg), 0);
+	cr_assert_eq(waclient_http_used(c), WACLIENT_HTTP_CURL, "https: curl");
+	waclient_close(&c);
+	cfg.api_base = "http://127.0.0.1:9";
+	cr_assert_eq(waclient_open(&c, l, &cfg), 0);
+	cr_assert_eq(waclient_http_used(c), WACLIENT_HTTP_NATIVE, "plain http: native");
+	waclient_close(&c);
+	setenv("http_proxy", "http://127.0.0.1:3128", 1);
+	cr_assert_eq(waclient_open(&c, l, &cfg), 0);
+	cr_assert_eq(waclient_http_used(c), WACLIENT_HTTP_CURL, "a proxy: curl");
+	waclient_close(&c);
+	unsetenv("http_proxy");
+	cfg.http = WACLIENT_HTTP_NATIVE;
+	cfg.api_base = "http://user:pw@127.0.0.1:9";
+	cr_assert_eq(waclient_open(&c, l, &cfg), BND_E_WA_CONFIG, "credentials in the URL");
 	cr_assert_eq(waclient_open(&c, l, &ok), 0);
 	waclient_close(&c);
 	loop_close(&l);
@@ -490,6 +499,7 @@ static void abort_done(void *ud, const struct wa_result *r, uint64_t now)
 
 Test(waclient, abort_all_completes_everything_in_flight_once)
 {
+	for (int k = 0; k < 2; k++) {
 	struct loop *l;
 	struct helper_httpd *h;
 	cr_assert_eq(helper_httpd_start(&h, NULL), 0);
@@ -498,7 +508,7 @@ Test(waclient, abort_all_completes_everything_in_flight_once)
 	helper_httpd_url(h, url, sizeof url);
 	struct waclient *c;
 	struct waclient_config cfg = { .api_base = url, .phone_number_id = "123", .token = "t",
-	                               .window = 8, .done = abort_done };
+	                               .window = 8, .http = carriers[k], .done = abort_done };
 	cr_assert_eq(waclient_open(&c, l, &cfg), 0);
 	struct wa_msg m = { .kind = WA_MSG_TEXT, .to = 393351234567ull,
 	                    .text = { (const uint8_t *)"x", 1 },
@@ -514,4 +524,5 @@ Test(waclient, abort_all_completes_everything_in_flight_once)
 	waclient_close(&c);
 	loop_close(&l);
 	helper_httpd_stop(&h);
+	}
 }

@@ -457,6 +457,7 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 		.backend = c->loop == CONFIG_LOOP_URING   ? LOOP_BACKEND_URING
 		           : c->loop == CONFIG_LOOP_EPOLL ? LOOP_BACKEND_EPOLL
 		                                          : LOOP_BACKEND_AUTO,
+		.http = (enum waclient_http)c->http,
 		.api_base = c->api_base,
 		.api_version = c->api_version,
 		.phone_number_id = c->phone_number_id,

@@ -36,6 +36,7 @@ const char fanout_flags_help[] =
 	"  --pair-interval D         spacing of two messages to one number (6s)\n"
 	"  --uncertain-grace D       wait before re-sending an uncertain request (0)\n"
 	"  --loop io_uring|epoll|auto   event loop backend (auto)\n"
+	"  --http native|curl|auto      HTTP client (auto: native for http://, curl for https://)\n"
 	"  --progress-interval D     progress refresh (1s; plain lines every 5s)\n"
 	"the token comes from BANDITORE_WA_TOKEN (never from argv).\n"
 	"exit codes: 0 done, 1 local failure, 2 usage, 3 locked, 4 stopped by an API\n"
@@ -280,6 +281,7 @@ int fanout_run(const struct cli_global *g, struct fanout_opts *o, struct store *
 		.data_dir = g->data_dir,
 		.store = st,
 		.backend = be,
+		.http = (enum waclient_http)c->http,
 		.api_base = c->api_base,
 		.api_version = c->api_version,
 		.phone_number_id = c->phone_number_id,

@@ -1,0 +1,899 @@
+/*
+ * h1.c - HTTP/1.1 keep-alive client for one plain-http origin (see h1.h).
+ *
+ * Why it exists: on loopback the fan-out is bound by the HTTP client's own
+ * CPU. libcurl 7.88 spends ~20 us per request (bench/RESULTS.md), and the
+ * sender can only ever be as fast as that floor. This client does what one
+ * POST on a kept-alive connection needs and nothing else:
+ *
+ *   submit  -> idle connection?  sendmsg(head, "Content-Length: N\r\n\r\n", body)
+ *              no: open one (up to `connections`), else wait in a FIFO
+ *   IN      -> recv into one shared buffer -> http_parser -> header/body
+ *              callbacks -> message complete -> done; the connection goes
+ *              back to idle (or to the next queued request)
+ *
+ * A connection is always watched for IN, idle or not: the loop's watcher
+ * stays armed with the same mask, so a request costs one sendmsg, one recv
+ * and one poll completion, no epoll_ctl or re-registration. An idle
+ * connection that turns readable has been closed by the server (or sent
+ * bytes nobody asked for): it is closed at once. Before a connection idle
+ * for more than IDLE_CHECK_NS is reused, a MSG_PEEK recv checks it is still
+ * open, so a request is rarely written into a socket the server has just
+ * closed.
+ *
+ * Outcomes follow what the sender needs to know (waerr_classify_transport):
+ * a request none of whose bytes left is H1_E_CONNECT or has sent == 0 and
+ * can be retried; once bytes left, a missing answer is a closed connection
+ * or a time-out with sent > 0, and the caller treats it as uncertain. No
+ * request is ever re-sent here.
+ *
+ * Time-outs: one sweep timer while anything is in flight or queued, every
+ * tick_ns (timeout / 16, 1..100 ms); a request's deadline counts from its
+ * submit, as libcurl's CURLOPT_TIMEOUT_MS counts from when the transfer is
+ * added. Nothing here reads the clock: now_ns comes from the loop.
+ *
+ * Responses: http_parser (nodejs/http-parser 2.9, a well-fuzzed state
+ * machine) does the framing: status line, headers, Content-Length, chunked
+ * encoding, body-until-EOF, keep-alive rules. The parser is paused at the
+ * end of the final response; bytes after it mean the server is out of step
+ * (we never pipeline), so the connection is closed after that response.
+ */
+#include "h1.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <http_parser.h>
+
+#include "bnd.h"
+
+#define RBUF_SIZE 16384u
+#define IDLE_CHECK_NS 1000000000ull  /* peek a connection idle longer than this */
+#define HNAME_MAX 32u
+
+/* Response parsing state: one per connection (and one for h1_parse_response). */
+struct h1_parse {
+	http_parser p;
+	const struct h1_callbacks *cb;
+	struct h1_req *r;
+	uint8_t complete;       /* the final response ended */
+	uint8_t in_value;       /* last header callback was a value */
+	uint8_t name_over;      /* the current header's name did not fit */
+	uint8_t name_len, value_len;
+	char name[HNAME_MAX];
+	char value[H1_VALUE_MAX];
+};
+
+enum conn_state { CS_CLOSED = 0, CS_CONNECTING, CS_IDLE, CS_BUSY };
+
+struct h1_conn {
+	struct h1 *h;
+	int fd;
+	enum conn_state st;
+	struct loop_io io;
+	unsigned watching;      /* events the watcher is started with; 0 = stopped */
+	struct h1_req *req;
+	uint64_t since_ns;      /* idle since / connect started */
+	uint64_t deadline_ns;
+	size_t woff;            /* bytes of req written */
+	struct h1_conn *next_idle;
+	struct h1_parse ps;
+};
+
+struct h1 {
+	struct loop *l;
+	struct h1_callbacks cb;
+	char *host;             /* for getaddrinfo, without brackets */
+	char port[8];
+	char *head;             /* request line + headers, without Content-Length */
+	size_t head_len;
+	uint32_t nconns, open;
+	uint64_t timeout_ns, connect_timeout_ns, tick_ns;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;     /* 0 = not resolved (again) */
+	struct h1_conn *conns;
+	struct h1_conn *idle;   /* stack: the most recently used first */
+	struct h1_req *q_head, *q_tail;
+	struct h1_req *deferred;/* ended inside h1_submit: reported next iteration */
+	struct loop_timer tick, later;
+	struct h1_stats st;
+	uint8_t rbuf[RBUF_SIZE];
+};
+
+/* ------------------------------------------------------------ parsing */
+
+/* A 1xx answer precedes the real one (101 is an upgrade: final, not ours). */
+static int interim(const http_parser *p)
+{
+	return p->status_code >= 100 && p->status_code < 200 && p->status_code != 101;
+}
+
+static void emit_header(struct h1_parse *ps)
+{
+	if (ps->in_value && !ps->name_over && !interim(&ps->p) && ps->r && ps->cb->header) {
+		size_t vl = ps->value_len;
+		while (vl && (ps->value[vl - 1] == ' ' || ps->value[vl - 1] == '\t'))
+			vl--;
+		ps->cb->header(ps->r, ps->name, ps->name_len, ps->value, vl);
+	}
+	ps->in_value = 0;
+	ps->name_over = 0;
+	ps->name_len = 0;
+	ps->value_len = 0;
+}
+
+static int on_hfield(http_parser *p, const char *at, size_t n)
+{
+	struct h1_parse *ps = p->data;
+	if (ps->in_value)
+		emit_header(ps);
+	if (ps->name_len + n > HNAME_MAX) {
+		ps->name_over = 1;
+		return 0;
+	}
+	memcpy(ps->name + ps->name_len, at, n);
+	ps->name_len = (uint8_t)(ps->name_len + n);
+	return 0;
+}
+
+static int on_hvalue(http_parser *p, const char *at, size_t n)
+{
+	struct h1_parse *ps = p->data;
+	ps->in_value = 1;
+	if (ps->value_len == 0)
+		while (n && (*at == ' ' || *at == '\t')) {
+			at++;
+			n--;
+		}
+	size_t room = H1_VALUE_MAX - ps->value_len;
+	if (n > room)
+		n = room;
+	memcpy(ps->value + ps->value_len, at, n);
+	ps->value_len = (uint8_t)(ps->value_len + n);
+	return 0;
+}
+
+static int on_headers_done(http_parser *p)
+{
+	struct h1_parse *ps = p->data;
+	emit_header(ps);
+	if (!interim(p) && ps->r)
+		ps->r->status = (int)p->status_code;
+	return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+	struct h1_parse *ps = p->data;
+	if (!interim(p) && ps->r && ps->cb->body)
+		ps->cb->body(ps->r, (const uint8_t *)at, n);
+	return 0;
+}
+
+static int on_begin(http_parser *p)
+{
+	struct h1_parse *ps = p->data;
+	ps->in_value = 0;
+	ps->name_len = 0;
+	ps->value_len = 0;
+	ps->name_over = 0;
+	return 0;
+}
+
+static int on_complete(http_parser *p)
+{
+	struct h1_parse *ps = p->data;
+	if (interim(p))
+		return 0;  /* the final response follows */
+	ps->complete = 1;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings settings = {
+	.on_message_begin = on_begin,
+	.on_header_field = on_hfield,
+	.on_header_value = on_hvalue,
+	.on_headers_complete = on_headers_done,
+	.on_body = on_body,
+	.on_message_complete = on_complete,
+};
+
+static void parse_init(struct h1_parse *ps, const struct h1_callbacks *cb, struct h1_req *r)
+{
+	memset(ps, 0, offsetof(struct h1_parse, name));
+	http_parser_init(&ps->p, HTTP_RESPONSE);
+	ps->p.data = ps;
+	ps->cb = cb;
+	ps->r = r;
+}
+
+/*
+ * parse_feed - n bytes (n == 0: the peer closed). Returns 1 when the final
+ * response is complete (*extra: bytes followed it), 0 when more is needed,
+ * -1 on a framing error.
+ */
+static int parse_feed(struct h1_parse *ps, const uint8_t *p, size_t n, int *extra)
+{
+	if (ps->complete) {
+		*extra = n > 0;
+		return 1;
+	}
+	size_t used = http_parser_execute(&ps->p, &settings, (const char *)p, n);
+	enum http_errno e = HTTP_PARSER_ERRNO(&ps->p);
+	if (ps->complete) {
+		*extra = used < n;
+		return 1;
+	}
+	if (n == 0)
+		return 0;  /* the peer closed before the end: not a framing error */
+	if (e != HPE_OK || used != n)
+		return -1;
+	return 0;
+}
+
+enum h1_err h1_parse_response(const uint8_t *p, size_t n, size_t split,
+                              const struct h1_callbacks *cb, struct h1_req *r, int eof)
+{
+	struct h1_parse ps;
+	int extra = 0, rc = 0;
+	parse_init(&ps, cb, r);
+	if (split > n)
+		split = n;
+	if (split)
+		rc = parse_feed(&ps, p, split, &extra);
+	if (rc == 0 && n > split)
+		rc = parse_feed(&ps, p + split, n - split, &extra);
+	if (rc == 0 && eof)
+		rc = parse_feed(&ps, NULL, 0, &extra);
+	return rc > 0 ? H1_OK : rc < 0 ? H1_E_PROTO : H1_E_CLOSED;
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static int bad_bytes(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			return 1;
+	return 0;
+}
+
+static int headers_ok(const char *s)
+{
+	/* Printable lines, each ending in CRLF. */
+	size_t n = strlen(s);
+	if (n && (n < 2 || s[n - 2] != '\r' || s[n - 1] != '\n'))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\r') {
+			if (i + 1 >= n || s[i + 1] != '\n' || i == 0 || s[i - 1] == '\n')
+				return 0;
+			i++;
+		} else if ((c < 0x20 && c != '\t') || c >= 0x7f) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* split "http://host[:port][/path]" */
+static int url_split(const char *url, const char **host, size_t *host_len,
+                     const char **hostport, size_t *hostport_len, long *port,
+                     const char **path)
+{
+	if (strncasecmp(url, "http://", 7) != 0 || bad_bytes(url))
+		return -1;
+	const char *a = url + 7, *e = a;
+	while (*e && *e != '/' && *e != '?' && *e != '#')
+		e++;
+	*hostport = a;
+	*hostport_len = (size_t)(e - a);
+	*path = *e == '/' ? e : "/";
+	if (*e && *e != '/')
+		return -1;
+	const char *pc = NULL;
+	if (a < e && *a == '[') {
+		const char *rb = memchr(a, ']', (size_t)(e - a));
+		if (!rb || rb == a + 1)
+			return -1;
+		*host = a + 1;
+		*host_len = (size_t)(rb - a - 1);
+		if (rb + 1 < e) {
+			if (rb[1] != ':')
+				return -1;
+			pc = rb + 1;
+		}
+	} else {
+		pc = memchr(a, ':', (size_t)(e - a));
+		*host = a;
+		*host_len = (size_t)((pc ? pc : e) - a);
+		if (memchr(a, '@', (size_t)(e - a)))
+			return -1;  /* credentials in the URL: not for this client */
+	}
+	if (*host_len == 0)
+		return -1;
+	*port = 80;
+	if (pc) {
+		long v = 0;
+		const char *d = pc + 1;
+		if (d == e)
+			return -1;
+		for (; d < e; d++) {
+			if (*d < '0' || *d > '9' || v > 65535)
+				return -1;
+			v = v * 10 + (*d - '0');
+		}
+		if (v < 1 || v > 65535)
+			return -1;
+		*port = v;
+	}
+	return 0;
+}
+
+static void on_tick(void *ud, uint64_t now);
+static void on_later(void *ud, uint64_t now);
+static void on_io(void *ud, unsigned ev, uint64_t now);
+
+int h1_open(struct h1 **out, struct loop *l, const struct h1_config *cfg)
+{
+	if (!out)
+		return BND_E_INVAL;
+	*out = NULL;
+	if (!l || !cfg || !cfg->url || !cfg->cb.done || !cfg->cb.header || !cfg->cb.body)
+		return BND_E_INVAL;
+	const char *host, *hostport, *path;
+	size_t host_len, hostport_len;
+	long port;
+	const char *hdrs = cfg->headers ? cfg->headers : "";
+	if (url_split(cfg->url, &host, &host_len, &hostport, &hostport_len, &port, &path) ||
+	    !headers_ok(hdrs) || strlen(cfg->url) > 2048)
+		return BND_E_WA_CONFIG;
+
+	struct h1 *h = bnd_calloc(1, sizeof *h);
+	if (!h)
+		return BND_E_NOMEM;
+	h->l = l;
+	h->cb = cfg->cb;
+	h->nconns = cfg->connections ? cfg->connections : 16;
+	uint32_t to = cfg->timeout_ms ? cfg->timeout_ms : 15000;
+	uint32_t cto = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 5000;
+	h->timeout_ns = (uint64_t)to * 1000000ull;
+	h->connect_timeout_ns = (uint64_t)cto * 1000000ull;
+	h->tick_ns = h->timeout_ns / 16;
+	if (h->tick_ns < 1000000ull)
+		h->tick_ns = 1000000ull;
+	if (h->tick_ns > 100000000ull)
+		h->tick_ns = 100000000ull;
+	snprintf(h->port, sizeof h->port, "%ld", port);
+	h->host = bnd_malloc(host_len + 1);
+	size_t cap = strlen(path) + hostport_len + strlen(hdrs) + 64;
+	h->head = bnd_malloc(cap);
+	h->conns = bnd_calloc(h->nconns, sizeof *h->conns);
+	if (!h->host || !h->head || !h->conns) {
+		h1_close(&h);
+		return BND_E_NOMEM;
+	}
+	memcpy(h->host, host, host_len);
+	h->host[host_len] = 0;
+	int n = snprintf(h->head, cap, "POST %s HTTP/1.1\r\nHost: %.*s\r\n%s", path,
+	                 (int)hostport_len, hostport, hdrs);
+	h->head_len = (size_t)n;
+	for (uint32_t i = 0; i < h->nconns; i++) {
+		h->conns[i].h = h;
+		h->conns[i].fd = -1;
+	}
+	*out = h;
+	return 0;
+}
+
+static void conn_close(struct h1_conn *c);
+
+void h1_close(struct h1 **p)
+{
+	if (!p || !*p)
+		return;
+	struct h1 *h = *p;
+	*p = NULL;
+	for (uint32_t i = 0; h->conns && i < h->nconns; i++)
+		if (h->conns[i].st != CS_CLOSED)
+			conn_close(&h->conns[i]);
+	loop_timer_stop(h->l, &h->tick);
+	loop_timer_stop(h->l, &h->later);
+	if (h->head) {
+		explicit_bzero(h->head, h->head_len);  /* holds the bearer token */
+		bnd_free(h->head);
+	}
+	bnd_free(h->host);
+	bnd_free(h->conns);
+	bnd_free(h);
+}
+
+/* ------------------------------------------------------------ connections */
+
+static int resolve(struct h1 *h)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	                          .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
+	struct addrinfo *res = NULL;
+	if (getaddrinfo(h->host, h->port, &hints, &res) || !res)
+		return -1;
+	memcpy(&h->addr, res->ai_addr, res->ai_addrlen);
+	h->addr_len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void watch(struct h1_conn *c, unsigned ev)
+{
+	if (c->watching == ev)
+		return;
+	if (loop_io_start(c->h->l, &c->io, c->fd, ev, on_io, c) == 0)
+		c->watching = ev;
+}
+
+static void conn_close(struct h1_conn *c)
+{
+	struct h1 *h = c->h;
+	if (c->st == CS_IDLE) {
+		struct h1_conn **pp = &h->idle;
+		while (*pp && *pp != c)
+			pp = &(*pp)->next_idle;
+		if (*pp)
+			*pp = c->next_idle;
+	}
+	loop_io_stop(h->l, &c->io);  /* before close: the fd number is reused at once */
+	c->watching = 0;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->st = CS_CLOSED;
+	c->req = NULL;
+	c->next_idle = NULL;
+	h->open--;
+	h->st.closes++;
+}
+
+static void arm_tick(struct h1 *h, uint64_t now)
+{
+	if (!loop_timer_active(&h->tick))
+		loop_timer_start(h->l, &h->tick, now + h->tick_ns, on_tick, h);
+}
+
+/* Report r as failed on the next iteration (we may be inside h1_submit). */
+static void defer_fail(struct h1 *h, struct h1_req *r, enum h1_err err, uint64_t now)
+{
+	r->failed = (uint8_t)err;
+	r->conn = NULL;
+	r->next = h->deferred;
+	h->deferred = r;
+	r->queued = 1;
+	if (!loop_timer_active(&h->later))
+		loop_timer_start(h->l, &h->later, now, on_later, h);
+}
+
+static void conn_write(struct h1_conn *c, uint64_t now);
+static void req_end(struct h1_conn *c, enum h1_err err, int keep, uint64_t now);
+
+/* Start r on connection c (idle, or fresh). */
+static void conn_start(struct h1_conn *c, struct h1_req *r, uint64_t now)
+{
+	c->req = r;
+	r->conn = c;
+	c->woff = 0;
+	c->deadline_ns = r->deadline_ns;
+	parse_init(&c->ps, &c->h->cb, r);
+	if (c->st == CS_CONNECTING) {
+		uint64_t cd = c->since_ns + c->h->connect_timeout_ns;
+		if (cd < c->deadline_ns)
+			c->deadline_ns = cd;
+		return;  /* written once connected */
+	}
+	c->st = CS_BUSY;
+	conn_write(c, now);
+}
+
+static struct h1_conn *conn_new(struct h1 *h, uint64_t now, int *err)
+{
+	struct h1_conn *c = NULL;
+	for (uint32_t i = 0; i < h->nconns; i++)
+		if (h->conns[i].st == CS_CLOSED) {
+			c = &h->conns[i];
+			break;
+		}
+	*err = 0;
+	if (!c)
+		return NULL;
+	if (!h->addr_len && resolve(h)) {
+		*err = 1;
+		return NULL;
+	}
+	int fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*err = 1;
+		return NULL;
+	}
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	h->st.connects++;
+	int rc;
+	do
+		rc = connect(fd, (struct sockaddr *)&h->addr, h->addr_len);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0 && errno != EINPROGRESS) {
+		close(fd);
+		h->addr_len = 0;  /* resolve again next time */
+		*err = 1;
+		return NULL;
+	}
+	c->fd = fd;
+	c->since_ns = now;
+	c->watching = 0;
+	h->open++;
+	if (rc == 0) {
+		c->st = CS_IDLE;  /* conn_start turns it busy */
+		watch(c, LOOP_IN);
+	} else {
+		c->st = CS_CONNECTING;
+		watch(c, LOOP_OUT);
+	}
+	if (!c->watching) {  /* the loop could not take it */
+		conn_close(c);
+		*err = 1;
+		return NULL;
+	}
+	return c;
+}
+
+/* Is an idle connection still open? (EOF or bytes waiting: no) */
+static int idle_alive(struct h1_conn *c)
+{
+	uint8_t b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+/* Find a connection for r now, or return 0 to leave it queued. */
+static int dispatch(struct h1 *h, struct h1_req *r, uint64_t now)
+{
+	while (h->idle) {
+		struct h1_conn *c = h->idle;
+		h->idle = c->next_idle;
+		c->next_idle = NULL;
+		if (now - c->since_ns > IDLE_CHECK_NS && !idle_alive(c)) {
+			c->st = CS_BUSY;  /* not on the idle stack any more */
+			conn_close(c);
+			continue;
+		}
+		conn_start(c, r, now);
+		return 1;
+	}
+	if (h->open < h->nconns) {
+		int err;
+		struct h1_conn *c = conn_new(h, now, &err);
+		if (c) {
+			conn_start(c, r, now);
+			return 1;
+		}
+		if (err) {
+			defer_fail(h, r, H1_E_CONNECT, now);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int h1_submit(struct h1 *h, struct h1_req *r, uint64_t now)
+{
+	if (!h || !r || (!r->body && r->body_len))
+		return BND_E_INVAL;
+	r->status = 0;
+	r->sent = 0;
+	r->received = 0;
+	r->failed = 0;
+	r->queued = 0;
+	r->conn = NULL;
+	r->next = NULL;
+	r->deadline_ns = now + h->timeout_ns;
+	/* "Content-Length: N\r\n\r\n" */
+	char num[24];
+	int k = 0;
+	uint64_t v = r->body_len;
+	do {
+		num[k++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	memcpy(r->clen, "Content-Length: ", 16);
+	size_t o = 16;
+	while (k)
+		r->clen[o++] = num[--k];
+	memcpy(r->clen + o, "\r\n\r\n", 4);
+	r->clen_len = (uint8_t)(o + 4);
+	arm_tick(h, now);
+	if (!h->q_head && dispatch(h, r, now))
+		return 0;
+	r->queued = 1;
+	if (h->q_tail)
+		h->q_tail->next = r;
+	else
+		h->q_head = r;
+	h->q_tail = r;
+	return 0;
+}
+
+/* Move queued requests onto connections while there are some. */
+static void drain_queue(struct h1 *h, uint64_t now)
+{
+	while (h->q_head) {
+		struct h1_req *r = h->q_head;
+		h->q_head = r->next;
+		if (!h->q_head)
+			h->q_tail = NULL;
+		r->next = NULL;
+		r->queued = 0;
+		if (!dispatch(h, r, now)) {
+			r->queued = 1;
+			r->next = h->q_head;
+			h->q_head = r;
+			if (!h->q_tail)
+				h->q_tail = r;
+			return;
+		}
+	}
+}
+
+/*
+ * req_end - the request on c ended. keep: the connection may serve another.
+ * The connection is settled (idle, next request, or closed) before the
+ * caller hears of it, so its callback can submit at once.
+ */
+static void req_end(struct h1_conn *c, enum h1_err err, int keep, uint64_t now)
+{
+	struct h1 *h = c->h;
+	struct h1_req *r = c->req;
+	c->req = NULL;
+	if (r)
+		r->conn = NULL;
+	if (err != H1_OK || !keep) {
+		conn_close(c);
+	} else {
+		c->st = CS_IDLE;
+		c->since_ns = now;
+		c->next_idle = h->idle;
+		h->idle = c;
+		watch(c, LOOP_IN);
+	}
+	drain_queue(h, now);
+	if (r)
+		h->cb.done(r, err, now);
+}
+
+static void conn_write(struct h1_conn *c, uint64_t now)
+{
+	struct h1 *h = c->h;
+	struct h1_req *r = c->req;
+	struct iovec iov[3] = {
+		{ h->head, h->head_len },
+		{ r->clen, r->clen_len },
+		{ (void *)r->body, r->body_len },
+	};
+	size_t total = h->head_len + r->clen_len + r->body_len;
+	size_t skip = c->woff;
+	int first = 0;
+	while (first < 3 && skip >= iov[first].iov_len) {
+		skip -= iov[first].iov_len;
+		first++;
+	}
+	if (first < 3) {
+		iov[first].iov_base = (char *)iov[first].iov_base + skip;
+		iov[first].iov_len -= skip;
+		struct msghdr m = { .msg_iov = iov + first, .msg_iovlen = (size_t)(3 - first) };
+		ssize_t n;
+		do
+			n = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				watch(c, LOOP_IN | LOOP_OUT);
+				return;
+			}
+			/* Written into a connection the server had closed: nothing
+			 * was accepted by the kernel this time. */
+			if (c->woff == 0 && r) {
+				/* Inside h1_submit we may not call back: defer. */
+				c->req = NULL;
+				conn_close(c);
+				defer_fail(h, r, H1_E_CLOSED, now);
+				return;
+			}
+			req_end(c, H1_E_CLOSED, 0, now);
+			return;
+		}
+		c->woff += (size_t)n;
+		r->sent = c->woff;
+	}
+	if (c->woff < total) {
+		watch(c, LOOP_IN | LOOP_OUT);
+		return;
+	}
+	h->st.requests++;
+	if (!h->st.first_sent_ns)
+		h->st.first_sent_ns = now;
+	watch(c, LOOP_IN);
+}
+
+static void conn_read(struct h1_conn *c, uint64_t now)
+{
+	struct h1 *h = c->h;
+	for (;;) {
+		ssize_t n;
+		do
+			n = recv(c->fd, h->rbuf, sizeof h->rbuf, MSG_DONTWAIT);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (!c->req) {  /* idle: the server closed, or talks out of turn */
+			conn_close(c);
+			drain_queue(h, now);
+			return;
+		}
+		if (n < 0) {
+			req_end(c, H1_E_CLOSED, 0, now);
+			return;
+		}
+		c->req->received += (uint64_t)n;
+		int extra = 0;
+		int rc = parse_feed(&c->ps, h->rbuf, (size_t)n, &extra);
+		if (rc > 0) {
+			/* Complete. The request must have been written entirely too:
+			 * an early answer (413, 400) ends the connection. */
+			int keep = !extra && n > 0 && c->woff == h->head_len + c->req->clen_len +
+			           c->req->body_len && http_should_keep_alive(&c->ps.p);
+			req_end(c, H1_OK, keep, now);
+			return;
+		}
+		if (rc < 0) {
+			req_end(c, H1_E_PROTO, 0, now);
+			return;
+		}
+		if (n == 0) {  /* EOF before the response ended */
+			req_end(c, H1_E_CLOSED, 0, now);
+			return;
+		}
+		if ((size_t)n < sizeof h->rbuf)
+			return;
+	}
+}
+
+static void on_io(void *ud, unsigned ev, uint64_t now)
+{
+	struct h1_conn *c = ud;
+	switch (c->st) {
+	case CS_CONNECTING: {
+		int err = 0;
+		socklen_t len = sizeof err;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err == 0 && !(ev & (LOOP_OUT | LOOP_ERR)))
+			return;
+		if (err) {
+			c->h->addr_len = 0;  /* resolve again next time */
+			req_end(c, H1_E_CONNECT, 0, now);
+			return;
+		}
+		watch(c, LOOP_IN);
+		if (c->req) {
+			c->st = CS_BUSY;
+			conn_write(c, now);
+			return;
+		}
+		c->st = CS_IDLE;  /* its request was cancelled meanwhile */
+		c->since_ns = now;
+		c->next_idle = c->h->idle;
+		c->h->idle = c;
+		drain_queue(c->h, now);
+		return;
+	}
+	case CS_BUSY:
+		if ((ev & LOOP_OUT) && c->req && c->woff < c->h->head_len + c->req->clen_len +
+		    c->req->body_len) {
+			conn_write(c, now);
+			if (c->st != CS_BUSY)
+				return;
+		}
+		if (ev & (LOOP_IN | LOOP_ERR))
+			conn_read(c, now);
+		return;
+	case CS_IDLE:
+		if (ev & (LOOP_IN | LOOP_ERR))
+			conn_read(c, now);
+		return;
+	case CS_CLOSED:
+		return;
+	}
+}
+
+static void on_later(void *ud, uint64_t now)
+{
+	struct h1 *h = ud;
+	/* Report in submit order: the list was pushed at the front. */
+	struct h1_req *rev = NULL;
+	while (h->deferred) {
+		struct h1_req *r = h->deferred;
+		h->deferred = r->next;
+		r->next = rev;
+		rev = r;
+	}
+	while (rev) {
+		struct h1_req *r = rev;
+		rev = r->next;
+		r->next = NULL;
+		r->queued = 0;
+		h->cb.done(r, (enum h1_err)r->failed, now);
+	}
+}
+
+static void on_tick(void *ud, uint64_t now)
+{
+	struct h1 *h = ud;
+	for (uint32_t i = 0; i < h->nconns; i++) {
+		struct h1_conn *c = &h->conns[i];
+		if ((c->st == CS_BUSY || c->st == CS_CONNECTING) && c->req && now >= c->deadline_ns)
+			req_end(c, c->st == CS_CONNECTING && c->req->sent == 0 &&
+			           now < c->req->deadline_ns ? H1_E_CONNECT : H1_E_TIMEOUT, 0, now);
+		else if (c->st == CS_CONNECTING && !c->req &&
+		         now >= c->since_ns + h->connect_timeout_ns)
+			conn_close(c);
+	}
+	while (h->q_head && now >= h->q_head->deadline_ns) {
+		struct h1_req *r = h->q_head;
+		h->q_head = r->next;
+		if (!h->q_head)
+			h->q_tail = NULL;
+		r->next = NULL;
+		r->queued = 0;
+		h->cb.done(r, H1_E_TIMEOUT, now);
+	}
+	int busy = h->q_head != NULL;
+	for (uint32_t i = 0; !busy && i < h->nconns; i++)
+		busy = h->conns[i].st == CS_BUSY || h->conns[i].st == CS_CONNECTING;
+	if (busy)
+		arm_tick(h, now);
+}
+
+void h1_cancel(struct h1 *h, struct h1_req *r)
+{
+	if (!h || !r)
+		return;
+	if (r->conn) {
+		struct h1_conn *c = r->conn;
+		c->req = NULL;
+		r->conn = NULL;
+		conn_close(c);  /* its answer may still come: never reuse it */
+		return;
+	}
+	if (!r->queued)
+		return;
+	struct h1_req **lists[2] = { &h->q_head, &h->deferred };
+	for (int k = 0; k < 2; k++)
+		for (struct h1_req **pp = lists[k], *prev = NULL; *pp; prev = *pp, pp = &(*pp)->next)
+			if (*pp == r) {
+				*pp = r->next;
+				if (k == 0 && h->q_tail == r)
+					h->q_tail = prev;
+				r->next = NULL;
+				r->queued = 0;
+				return;
+			}
+}
+
+void h1_stats_get(const struct h1 *h, struct h1_stats *out) { *out = h->st; }
+unsigned h1_open_conns(const struct h1 *h) { return h->open; }

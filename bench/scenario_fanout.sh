@@ -9,8 +9,11 @@
 # Interleaved per connection count (A B C D A B C D ...), RUNS each:
 #   bare        bench_curl_bare --mode epoll (the loop branch's floor: only
 #               sends the same request over the same connections)
-#   send_uring  banditore send --loop io_uring --rate 0 (N recipients)
+#   send_uring  banditore send --loop io_uring --rate 0 (N recipients; the
+#               HTTP client as `send` picks it for http://: the native one)
 #   send_epoll  banditore send --loop epoll --rate 0
+#   send_curl   banditore send --loop io_uring --http curl: the same sender
+#               on libcurl's multi (the carrier for https://)
 #   undici      Node.js undici Pool (bench/peers/undici): the same POST over
 #               the same number of connections, N requests
 # and, at the first connection count only, in the same rounds:
@@ -108,12 +111,12 @@ peer_failed() { # name conns reason
 counted() { wc -l <"$T/counted.log"; }
 
 # one run of the sender; its figures go to RES
-send_run() { # name conns loop
-  local name=$1 c=$2 loop=$3 out=$T/run.json
+send_run() { # name conns loop http
+  local name=$1 c=$2 loop=$3 http=$4 out=$T/run.json
   rm -rf "$D/notices"
   if ! "${PIN_CLI[@]}" python3 "$HERE/fanout/measure.py" "$out" -- "$BND" --data "$D" send \
       --api-base "$URL" --category info --text "Allerta meteo arancione: domenica 12 ottobre" \
-      --rate 0 --connections "$c" --window $((c * 4)) --loop "$loop" --json 2>"$T/send.err"; then
+      --rate 0 --connections "$c" --window $((c * 4)) --loop "$loop" --http "$http" --json 2>"$T/send.err"; then
     echo "FAILED: $name c=$c: $(tail -3 "$T/send.err")" >&2
     exit 1
   fi
@@ -341,15 +344,14 @@ for c in $CONNS; do
   for ROUND in $(seq 1 "$RUNS"); do
     client_run bare "$c" "$N" "$BARE" --url "$URL$BENCH_MSG_PATH" --conns "$c" --count "$N" --mode epoll
     # The first send after a bare run pays a cold start (its store open is
-    # slower: page cache and CPU state after the other program), so the two
-    # loops take turns at going first: odd rounds io_uring, even rounds epoll.
-    if [ $((ROUND % 2)) = 1 ]; then
-      send_run send_uring "$c" io_uring
-      send_run send_epoll "$c" epoll
-    else
-      send_run send_epoll "$c" epoll
-      send_run send_uring "$c" io_uring
-    fi
+    # slower: page cache and CPU state after the other program), so the
+    # three sends take turns at going first (rotation by round).
+    SENDS=("send_uring io_uring native" "send_epoll epoll native" "send_curl io_uring curl")
+    for k in 0 1 2; do
+      # shellcheck disable=SC2086
+      set -- ${SENDS[$(((ROUND - 1 + k) % 3))]}
+      send_run "$1" "$c" "$2" "$3"
+    done
     if [ "$HAVE_UNDICI" = 1 ]; then
       client_run undici "$c" "$N" node "$UD/undici_peer.mjs" --url "$URL$BENCH_MSG_PATH" --conns "$c" --count "$N"
     fi
@@ -370,7 +372,7 @@ if [ "$WAMOCK" = 1 ]; then
   bench_wait_file "$T/mock.port" 5 || bench_die "wa-mock did not start"
   python3 "$HERE/fanout/measure.py" "$T/wm.json" -- "$BND" --data "$D2" send \
     --api-base "http://127.0.0.1:$(cat "$T/mock.port")" --category info --text "Allerta" \
-    --rate 1000 --loop io_uring --json 2>"$T/wm.err" || { echo "FAILED: wa-mock run" >&2; exit 1; }
+    --rate 1000 --loop io_uring --http native --json 2>"$T/wm.err" || { echo "FAILED: wa-mock run" >&2; exit 1; }
   WAMOCK_JSON=$(python3 - "$T/wm.json" "$N2" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1])); n = int(sys.argv[2]); r = m["report"]
@@ -387,7 +389,7 @@ fi
 
 BENCH_RATIOS=""
 for c in $CONNS; do
-  names="bare send_uring send_epoll"
+  names="bare send_uring send_epoll send_curl"
   [ "$HAVE_UNDICI" = 1 ] && names="$names undici"
   if [ "$c" = "$C1" ]; then
     [ "$HAVE_KANNEL" = 1 ] && names="$names kannel"
@@ -409,6 +411,13 @@ for c in $CONNS; do
   done
   bench_add_pair_ratio "c${c}_uring_vs_epoll_rate" "$RES" send_uring send_epoll "$c" msgs_per_s
   bench_add_pair_ratio "c${c}_uring_vs_epoll_cpu" "$RES" send_uring send_epoll "$c" cpu_us_per_msg
+  bench_add_pair_ratio "c${c}_native_vs_curl_rate" "$RES" send_uring send_curl "$c" msgs_per_s
+  bench_add_pair_ratio "c${c}_native_vs_curl_cpu" "$RES" send_uring send_curl "$c" cpu_us_per_msg
+  for p in bare undici; do
+    case " $names " in *" $p "*) ;; *) continue ;; esac
+    bench_add_pair_ratio "c${c}_curl_vs_${p}_rate" "$RES" send_curl "$p" "$c" msgs_per_s
+    bench_add_pair_ratio "c${c}_curl_vs_${p}_cpu" "$RES" send_curl "$p" "$c" cpu_us_per_msg
+  done
 done
 
 # peers: set-up status and the runs each peer failed (reasons kept).

@@ -639,6 +639,10 @@ static void drain_queue(struct h1 *h, uint64_t now)
 			h->q_tail = NULL;
 		r->next = NULL;
 		r->queued = 0;
+		if (now >= r->deadline_ns) {  /* its time ran out in the queue */
+			defer_fail(h, r, H1_E_TIMEOUT, now);
+			continue;
+		}
 		if (!dispatch(h, r, now)) {
 			r->queued = 1;
 			r->next = h->q_head;
@@ -844,15 +848,8 @@ static void on_later(void *ud, uint64_t now)
 static void on_tick(void *ud, uint64_t now)
 {
 	struct h1 *h = ud;
-	for (uint32_t i = 0; i < h->nconns; i++) {
-		struct h1_conn *c = &h->conns[i];
-		if ((c->st == CS_BUSY || c->st == CS_CONNECTING) && c->req && now >= c->deadline_ns)
-			req_end(c, c->st == CS_CONNECTING && c->req->sent == 0 &&
-			           now < c->req->deadline_ns ? H1_E_CONNECT : H1_E_TIMEOUT, 0, now);
-		else if (c->st == CS_CONNECTING && !c->req &&
-		         now >= c->since_ns + h->connect_timeout_ns)
-			conn_close(c);
-	}
+	/* The queue first: a connection freed below must not take a request
+	 * whose time is already up. */
 	while (h->q_head && now >= h->q_head->deadline_ns) {
 		struct h1_req *r = h->q_head;
 		h->q_head = r->next;
@@ -861,6 +858,15 @@ static void on_tick(void *ud, uint64_t now)
 		r->next = NULL;
 		r->queued = 0;
 		h->cb.done(r, H1_E_TIMEOUT, now);
+	}
+	for (uint32_t i = 0; i < h->nconns; i++) {
+		struct h1_conn *c = &h->conns[i];
+		if ((c->st == CS_BUSY || c->st == CS_CONNECTING) && c->req && now >= c->deadline_ns)
+			req_end(c, c->st == CS_CONNECTING && c->req->sent == 0 &&
+			           now < c->req->deadline_ns ? H1_E_CONNECT : H1_E_TIMEOUT, 0, now);
+		else if (c->st == CS_CONNECTING && !c->req &&
+		         now >= c->since_ns + h->connect_timeout_ns)
+			conn_close(c);
 	}
 	int busy = h->q_head != NULL;
 	for (uint32_t i = 0; !busy && i < h->nconns; i++)

@@ -29,9 +29,11 @@
 # measured loop only); the two counts must agree within 0.1% (they are
 # identical in practice), else the verdict is UNSTABLE. The fan-out runs
 # `banditore send` to 10,000 subscribers against wa-mock (native, loopback,
-# no rate limit, 20 ms latency) three times, collecting only inside
+# no rate limit, 20 ms latency) five times with each HTTP carrier (fanout:
+# the native h1 client, as send picks for http://; fanout_curl: libcurl,
+# as for https://), collecting only inside
 # sender_run and the committer thread; its figure is the median of the
-# three (its spread is timing-dependent; see the table's notes).
+# five (its spread is timing-dependent; see the table's notes).
 # Every run has a fixed environment (env -i) and fixed seeds.
 #
 # Exit: 0 every figure within its threshold; 1 a figure worse than its
@@ -77,7 +79,8 @@ WORKLOADS=(
 	"webhook_status|gate|5000|2|5|0.1|status event (bodies of 10; verify + parse)"
 	"wareq|gate|20000|2|5|0.1|request body (wareq_build)"
 	"waerr|gate|20000|2|5|0.1|API response (waerr_parse + outcome)"
-	"fanout|send|10000|3|5|2|recipient (banditore send: sender_run + committer)"
+	"fanout|send|10000|5|5|2|recipient (banditore send: sender_run + committer)"
+	"fanout_curl|send|10000|5|5|2|recipient (the same send, --http curl)"
 )
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -213,9 +216,10 @@ setup_send() {
 	[ -s "$WORK/mock.port" ] || { echo "gate.sh: wa-mock did not start" >&2; cat "$WORK/mock.err" >&2; return 1; }
 }
 
-# run_send N K: one callgrind run of `banditore send`; prints "IR OPS".
+# run_send N K HTTP: one callgrind run of `banditore send --http HTTP`;
+# prints "IR OPS".
 run_send() {
-	local n=$1 d="$WORK/send.$2"
+	local n=$1 d="$WORK/send.$2" http=$3
 	[ -s "$WORK/mock.port" ] || return 1
 	cp -a "$WORK/seed-data" "$d"
 	local before after
@@ -227,7 +231,7 @@ run_send() {
 		--callgrind-out-file="$d.cg" "$BUILD/tools/banditore" --data "$d" send \
 		--api-base "http://127.0.0.1:$(cat "$WORK/mock.port")" --category info \
 		--text "Prova del gate: chiusura al traffico di via Roma dalle 8 alle 18." \
-		--rate 0 --loop epoll --expires 0 --progress-interval 1h --json \
+		--rate 0 --loop epoll --http "$http" --expires 0 --progress-interval 1h --json \
 		>"$d.json" 2>"$d.err"; then
 		echo "gate.sh: fanout: banditore send failed:" >&2
 		grep -v '^==' "$d.err" | tail -5 >&2
@@ -248,7 +252,7 @@ run_send() {
 if [ $NEED_SEND = 1 ]; then
 	for w in "${SEL[@]}"; do
 		IFS='|' read -r name prog n _ <<<"$w"
-		if [ "$prog" = send ] && ! setup_send "$n"; then
+		if [ "$prog" = send ] && [ -z "$MOCK_PID" ] && ! setup_send "$n"; then
 			echo "gate.sh: the fan-out's set-up failed" >&2
 		fi
 	done
@@ -259,7 +263,10 @@ for w in "${SEL[@]}"; do
 	irs=()
 	ops=""
 	for ((k = 1; k <= runs; k++)); do
-		if [ "$prog" = send ]; then r=$(run_send "$n" "$k") || r=""
+		if [ "$prog" = send ]; then
+			http=native
+			[ "$name" = fanout_curl ] && http=curl
+			r=$(run_send "$n" "$k" "$http") || r=""
 		else r=$(run_micro "$name" "$n" "$k") || r=""; fi
 		if [ -z "$r" ]; then irs=(); break; fi
 		irs+=("${r% *}")

@@ -70,8 +70,18 @@ struct sched {
 	uint32_t in_flight;
 	uint64_t seq;
 	uint64_t rr_last[LEVELS];  /* seq of the notice served last, per level */
+	uint64_t used;        /* bit i: v[i].used (sched_next visits only these) */
 	struct entry v[SCHED_MAX_NOTICES];
 };
+
+_Static_assert(SCHED_MAX_NOTICES <= 64, "sched.used is one 64-bit mask");
+
+/* Visit the used entries in index order: a notice or two is the common case,
+ * and looking at all 64 slots per level cost ~3,400 instructions a message
+ * (callgrind of a 10,000-recipient send). */
+#define FOR_USED(s, i) \
+	for (uint64_t m_ = (s)->used, i = 0; m_ && ((i = (uint64_t)__builtin_ctzll(m_)), 1); \
+	     m_ &= m_ - 1)
 
 static int item_before(const struct item *a, const struct item *b)
 {
@@ -191,6 +201,7 @@ int sched_add(struct sched *s, const struct sched_notice_def *d, int *handle)
 			continue;
 		memset(e, 0, sizeof *e);
 		e->used = 1;
+		s->used |= 1ull << i;
 		e->state = SCHED_ACTIVE;
 		e->prio = prio;
 		e->order = d->order;
@@ -215,6 +226,7 @@ int sched_remove(struct sched *s, int handle)
 	bnd_free(e->heap);
 	bnd_free(e->uheap);
 	memset(e, 0, sizeof *e);
+	s->used &= ~(1ull << handle);
 	return 0;
 }
 
@@ -351,14 +363,14 @@ enum sched_pick_kind sched_next(struct sched *s, uint64_t now_ns, struct sched_p
 	p->wake_ns = UINT64_MAX;
 
 	/* Expiry first: nothing is dispatched at or after it. */
-	for (int i = 0; i < SCHED_MAX_NOTICES; i++) {
+	FOR_USED(s, i) {
 		struct entry *e = &s->v[i];
-		if (!e->used || (e->state != SCHED_ACTIVE && e->state != SCHED_PAUSED))
+		if (e->state != SCHED_ACTIVE && e->state != SCHED_PAUSED)
 			continue;
 		if (e->expires && now_ns >= e->expires && has_work(e)) {
 			e->state = SCHED_EXPIRED_STATE;
 			p->kind = SCHED_EXPIRED;
-			p->notice = i;
+			p->notice = (int)i;
 			p->ud = e->ud;
 			return p->kind;
 		}
@@ -368,9 +380,9 @@ enum sched_pick_kind sched_next(struct sched *s, uint64_t now_ns, struct sched_p
 		/* This level's active notices in FIFO order (insertion sort). */
 		int idx[SCHED_MAX_NOTICES];
 		int n = 0;
-		for (int i = 0; i < SCHED_MAX_NOTICES; i++) {
+		FOR_USED(s, i) {
 			const struct entry *e = &s->v[i];
-			if (!e->used || e->prio != level)
+			if (e->prio != level)
 				continue;
 			if (e->state == SCHED_PAUSED && e->expires && has_work(e))
 				wake_at(&p->wake_ns, e->expires);
@@ -381,7 +393,7 @@ enum sched_pick_kind sched_next(struct sched *s, uint64_t now_ns, struct sched_p
 				idx[k] = idx[k - 1];
 				k--;
 			}
-			idx[k] = i;
+			idx[k] = (int)i;
 		}
 		if (n == 0)
 			continue;

@@ -1601,6 +1601,10 @@ int sender_run(struct sender *s)
 }
 
 struct loop *sender_loop(struct sender *s) { return s->l; }
+const char *sender_http_name(struct sender *s)
+{
+	return waclient_http_name(waclient_http_used(s->wc));
+}
 size_t sender_active(struct sender *s) { return s->active; }
 
 void sender_stats_get(struct sender *s, struct sender_stats *out)

@@ -174,6 +174,9 @@ void sender_close(struct sender **p);
 /* sender_loop - the sender's loop (owned by it), e.g. to add fd watchers. */
 struct loop *sender_loop(struct sender *s);
 
+/* sender_http_name - the HTTP client carrying requests: "native" or "curl". */
+const char *sender_http_name(struct sender *s);
+
 /*
  * sender_add - start or resume notice `id` of data_dir (loop thread):
  * opens its list and journal (writer), registers it with the scheduler and

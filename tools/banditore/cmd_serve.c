@@ -597,10 +597,11 @@ int cmd_serve(int argc, char **argv, const struct cli_global *g)
 	struct store_counts sc;
 	store_count(st, &sc);
 	bnd_log(BND_LOG_INFO, "serve", "listening on %s (port %u), data %s: %llu confirmed, "
-	        "%llu requested; sending to %s at %llu/s with the %s loop", c->listen, port,
+	        "%llu requested; sending to %s at %llu/s with the %s loop and the %s HTTP client",
+	        c->listen, port,
 	        g->data_dir, (unsigned long long)sc.by_state[SUB_CONFIRMED],
 	        (unsigned long long)sc.by_state[SUB_REQUESTED], c->api_base,
-	        (unsigned long long)c->rate, b.loop);
+	        (unsigned long long)c->rate, b.loop, sender_http_name(snd.s));
 
 	/* Wait for a signal; the periodic work once a second. */
 	int sig = 0;

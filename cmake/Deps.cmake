@@ -7,6 +7,7 @@ pkg_check_modules(CURL     REQUIRED IMPORTED_TARGET libcurl)         # libcurl4-
 pkg_check_modules(JANSSON  REQUIRED IMPORTED_TARGET jansson)         # libjansson-dev
 pkg_check_modules(XXHASH   REQUIRED IMPORTED_TARGET libxxhash)       # libxxhash-dev
 pkg_check_modules(CRYPTO   REQUIRED IMPORTED_TARGET libcrypto)       # libssl-dev
+pkg_check_modules(SSL      REQUIRED IMPORTED_TARGET libssl)          # libssl-dev (TLS of the native HTTP client)
 pkg_check_modules(MHD      REQUIRED IMPORTED_TARGET libmicrohttpd)   # libmicrohttpd-dev
 pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)     # libutf8proc-dev
 # nodejs/http-parser ships no .pc file in Debian: header and library by name.

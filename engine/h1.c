@@ -1,5 +1,5 @@
 /*
- * h1.c - HTTP/1.1 keep-alive client for one plain-http origin (see h1.h).
+ * h1.c - HTTP/1.1 keep-alive client for one origin, plain or TLS (see h1.h).
  *
  * Why it exists: on loopback the fan-out is bound by the HTTP client's own
  * CPU. libcurl 7.88 spends ~20 us per request (bench/RESULTS.md), and the
@@ -17,7 +17,7 @@
  * and one poll completion, no epoll_ctl or re-registration. An idle
  * connection that turns readable has been closed by the server (or sent
  * bytes nobody asked for): it is closed at once. Before a connection idle
- * for more than IDLE_CHECK_NS is reused, a MSG_PEEK recv checks it is still
+ * for more than IDLE_CHECK_NS (20 ms) is reused, a MSG_PEEK recv checks it is still
  * open, so a request is rarely written into a socket the server has just
  * closed.
  *
@@ -31,6 +31,18 @@
  * tick_ns (timeout / 16, 1..100 ms); a request's deadline counts from its
  * submit, as libcurl's CURLOPT_TIMEOUT_MS counts from when the transfer is
  * added. Nothing here reads the clock: now_ns comes from the loop.
+ *
+ * TLS (https://): OpenSSL on the same nonblocking socket, through a tiny
+ * socket BIO of our own so that every write is send(MSG_NOSIGNAL) (OpenSSL's
+ * own socket BIO uses write(), which raises SIGPIPE on a closed peer). The
+ * TCP connect and the handshake together are the CONNECTING state, bounded
+ * by the connect time-out as in libcurl; SSL_connect's WANT_READ/WANT_WRITE
+ * pick the watcher's events. A request is copied into one buffer and
+ * written with SSL_write (partial writes on); answers are read with SSL_read
+ * until it wants more (records buffered inside OpenSSL do not make the
+ * socket readable). An idle TLS connection turning readable is usually a
+ * TLS 1.3 session ticket: SSL_read consumes it and the connection stays.
+ * Sessions are kept (the newest ticket) and offered on new connections.
  *
  * Responses: http_parser (nodejs/http-parser 2.9, a well-fuzzed state
  * machine) does the framing: status line, headers, Content-Length, chunked
@@ -50,12 +62,16 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
 #include <http_parser.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "bnd.h"
 
 #define RBUF_SIZE 16384u
-#define IDLE_CHECK_NS 1000000000ull  /* peek a connection idle longer than this */
+#define IDLE_CHECK_NS 20000000ull  /* check a connection idle longer than this */
 #define HNAME_MAX 32u
 
 /* Response parsing state: one per connection (and one for h1_parse_response). */
@@ -84,13 +100,21 @@ struct h1_conn {
 	uint64_t deadline_ns;
 	size_t woff;            /* bytes of req written */
 	struct h1_conn *next_idle;
+	SSL *ssl;               /* https: the connection's TLS state */
+	uint8_t tls_up;         /* handshake done */
+	uint8_t *wbuf;          /* https: the whole request, for SSL_write */
+	size_t wcap;
 	struct h1_parse ps;
 };
 
 struct h1 {
 	struct loop *l;
 	struct h1_callbacks cb;
-	char *host;             /* for getaddrinfo, without brackets */
+	char *host;             /* for getaddrinfo, SNI and name checks, without brackets */
+	int host_is_ip;
+	SSL_CTX *ctx;           /* https only */
+	BIO_METHOD *bio_meth;
+	SSL_SESSION *sess;      /* the newest session the server gave us */
 	char port[8];
 	char *head;             /* request line + headers, without Content-Length */
 	size_t head_len;
@@ -286,13 +310,23 @@ static int headers_ok(const char *s)
 }
 
 /* split "http://host[:port][/path]" */
-static int url_split(const char *url, const char **host, size_t *host_len,
+static int url_split(const char *url, int *tls, const char **host, size_t *host_len,
                      const char **hostport, size_t *hostport_len, long *port,
                      const char **path)
 {
-	if (strncasecmp(url, "http://", 7) != 0 || bad_bytes(url))
+	if (bad_bytes(url))
 		return -1;
-	const char *a = url + 7, *e = a;
+	const char *a;
+	if (strncasecmp(url, "http://", 7) == 0) {
+		*tls = 0;
+		a = url + 7;
+	} else if (strncasecmp(url, "https://", 8) == 0) {
+		*tls = 1;
+		a = url + 8;
+	} else {
+		return -1;
+	}
+	const char *e = a;
 	while (*e && *e != '/' && *e != '?' && *e != '#')
 		e++;
 	*hostport = a;
@@ -321,7 +355,7 @@ static int url_split(const char *url, const char **host, size_t *host_len,
 	}
 	if (*host_len == 0)
 		return -1;
-	*port = 80;
+	*port = *tls ? 443 : 80;
 	if (pc) {
 		long v = 0;
 		const char *d = pc + 1;
@@ -343,6 +377,129 @@ static void on_tick(void *ud, uint64_t now);
 static void on_later(void *ud, uint64_t now);
 static void on_io(void *ud, unsigned ev, uint64_t now);
 
+/* ------------------------------------------------------------------ TLS */
+
+/* The socket BIO: send(MSG_NOSIGNAL) and recv, the fd in the BIO's data. */
+static int bsock_write(BIO *b, const char *p, size_t n, size_t *done)
+{
+	int fd = (int)(intptr_t)BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	ssize_t k;
+	do
+		k = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (k < 0 && errno == EINTR);
+	if (k < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			BIO_set_retry_write(b);
+		return 0;
+	}
+	*done = (size_t)k;
+	return 1;
+}
+
+static int bsock_read(BIO *b, char *p, size_t n, size_t *done)
+{
+	int fd = (int)(intptr_t)BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	ssize_t k;
+	do
+		k = recv(fd, p, n, MSG_DONTWAIT);
+	while (k < 0 && errno == EINTR);
+	if (k < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			BIO_set_retry_read(b);
+		return 0;
+	}
+	if (k == 0)
+		return 0;  /* EOF: no retry flag */
+	*done = (size_t)k;
+	return 1;
+}
+
+static long bsock_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+/* Keep the newest session the server hands out (TLS 1.3 sends tickets
+ * after the handshake); new connections offer it. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct h1 *h = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	if (!h)
+		return 0;
+	if (h->sess)
+		SSL_SESSION_free(h->sess);
+	h->sess = sess;
+	return 1;  /* we hold the reference */
+}
+
+static int tls_setup(struct h1 *h, const char *ca_file)
+{
+	h->ctx = SSL_CTX_new(TLS_client_method());
+	h->bio_meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "h1-socket");
+	if (!h->ctx || !h->bio_meth || !BIO_meth_set_write_ex(h->bio_meth, bsock_write) ||
+	    !BIO_meth_set_read_ex(h->bio_meth, bsock_read) ||
+	    !BIO_meth_set_ctrl(h->bio_meth, bsock_ctrl))
+		return BND_E_NOMEM;
+	static const unsigned char alpn[] = "\x08http/1.1";
+	SSL_CTX_set_app_data(h->ctx, h);
+	if (!SSL_CTX_set_min_proto_version(h->ctx, TLS1_2_VERSION) ||
+	    SSL_CTX_set_alpn_protos(h->ctx, alpn, sizeof alpn - 1) != 0)
+		return BND_E_NOMEM;
+	SSL_CTX_set_verify(h->ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_mode(h->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_session_cache_mode(h->ctx, SSL_SESS_CACHE_CLIENT |
+	                               SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(h->ctx, on_new_session);
+	int ok = ca_file ? SSL_CTX_load_verify_locations(h->ctx, ca_file, NULL)
+	                 : SSL_CTX_set_default_verify_paths(h->ctx);
+	ERR_clear_error();
+	return ok == 1 ? 0 : BND_E_WA_CONFIG;
+}
+
+/* tls_begin - the TLS state of a connected socket. 0 or -1. */
+static int tls_begin(struct h1_conn *c)
+{
+	struct h1 *h = c->h;
+	SSL *ssl = SSL_new(h->ctx);
+	BIO *b = BIO_new(h->bio_meth);
+	if (!ssl || !b) {
+		SSL_free(ssl);
+		BIO_free(b);
+		return -1;
+	}
+	BIO_set_data(b, (void *)(intptr_t)c->fd);
+	BIO_set_init(b, 1);
+	SSL_set_bio(ssl, b, b);
+	int ok = h->host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), h->host)
+	                       : SSL_set1_host(ssl, h->host) &&
+	                         SSL_set_tlsext_host_name(ssl, h->host);
+	if (ok && h->sess)
+		ok = SSL_set_session(ssl, h->sess);
+	if (!ok) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		return -1;
+	}
+	SSL_set_connect_state(ssl);
+	c->ssl = ssl;
+	c->tls_up = 0;
+	return 0;
+}
+
+/* tls_events - the watcher's events for an SSL call that wants more. */
+static unsigned tls_events(SSL *ssl, int rc, int *again)
+{
+	int e = SSL_get_error(ssl, rc);
+	*again = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+	return e == SSL_ERROR_WANT_WRITE ? LOOP_IN | LOOP_OUT : LOOP_IN;
+}
+
 int h1_open(struct h1 **out, struct loop *l, const struct h1_config *cfg)
 {
 	if (!out)
@@ -353,8 +510,9 @@ int h1_open(struct h1 **out, struct loop *l, const struct h1_config *cfg)
 	const char *host, *hostport, *path;
 	size_t host_len, hostport_len;
 	long port;
+	int tls = 0;
 	const char *hdrs = cfg->headers ? cfg->headers : "";
-	if (url_split(cfg->url, &host, &host_len, &hostport, &hostport_len, &port, &path) ||
+	if (url_split(cfg->url, &tls, &host, &host_len, &hostport, &hostport_len, &port, &path) ||
 	    !headers_ok(hdrs) || strlen(cfg->url) > 2048)
 		return BND_E_WA_CONFIG;
 
@@ -384,6 +542,13 @@ int h1_open(struct h1 **out, struct loop *l, const struct h1_config *cfg)
 	}
 	memcpy(h->host, host, host_len);
 	h->host[host_len] = 0;
+	uint8_t ab[16];
+	h->host_is_ip = inet_pton(AF_INET, h->host, ab) == 1 || inet_pton(AF_INET6, h->host, ab) == 1;
+	int trc;
+	if (tls && (trc = tls_setup(h, cfg->ca_file))) {
+		h1_close(&h);
+		return trc;
+	}
 	int n = snprintf(h->head, cap, "POST %s HTTP/1.1\r\nHost: %.*s\r\n%s", path,
 	                 (int)hostport_len, hostport, hdrs);
 	h->head_len = (size_t)n;
@@ -412,6 +577,10 @@ void h1_close(struct h1 **p)
 		explicit_bzero(h->head, h->head_len);  /* holds the bearer token */
 		bnd_free(h->head);
 	}
+	if (h->sess)
+		SSL_SESSION_free(h->sess);
+	SSL_CTX_free(h->ctx);
+	BIO_meth_free(h->bio_meth);
 	bnd_free(h->host);
 	bnd_free(h->conns);
 	bnd_free(h);
@@ -452,6 +621,20 @@ static void conn_close(struct h1_conn *c)
 	}
 	loop_io_stop(h->l, &c->io);  /* before close: the fd number is reused at once */
 	c->watching = 0;
+	if (c->ssl) {
+		if (c->tls_up)
+			(void)SSL_shutdown(c->ssl);  /* close_notify, if the socket takes it */
+		SSL_free(c->ssl);
+		ERR_clear_error();
+		c->ssl = NULL;
+		c->tls_up = 0;
+	}
+	if (c->wbuf) {
+		explicit_bzero(c->wbuf, c->wcap);  /* held a request with the token */
+		bnd_free(c->wbuf);
+		c->wbuf = NULL;
+		c->wcap = 0;
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -538,10 +721,10 @@ static struct h1_conn *conn_new(struct h1 *h, uint64_t now, int *err)
 	c->since_ns = now;
 	c->watching = 0;
 	h->open++;
-	if (rc == 0) {
+	if (rc == 0 && !h->ctx) {
 		c->st = CS_IDLE;  /* conn_start turns it busy */
 		watch(c, LOOP_IN);
-	} else {
+	} else {  /* https: the handshake starts from the loop, never in h1_submit */
 		c->st = CS_CONNECTING;
 		watch(c, LOOP_OUT);
 	}
@@ -557,6 +740,14 @@ static struct h1_conn *conn_new(struct h1 *h, uint64_t now, int *err)
 static int idle_alive(struct h1_conn *c)
 {
 	uint8_t b;
+	if (c->ssl) {  /* session tickets are consumed; data or EOF: not alive */
+		int again, n = SSL_read(c->ssl, &b, 1);
+		if (n > 0)
+			return 0;
+		tls_events(c->ssl, n, &again);
+		ERR_clear_error();
+		return again;
+	}
 	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
@@ -680,16 +871,50 @@ static void req_end(struct h1_conn *c, enum h1_err err, int keep, uint64_t now)
 		h->cb.done(r, err, now);
 }
 
-static void conn_write(struct h1_conn *c, uint64_t now)
+/*
+ * write_some - write what is left of c's request once. Returns 1 when it
+ * all left, 0 when the socket is full (the watcher waits for it), -1 on
+ * error (the connection is dead).
+ */
+static int write_some(struct h1_conn *c, struct h1_req *r, size_t total)
 {
 	struct h1 *h = c->h;
-	struct h1_req *r = c->req;
+	if (c->ssl) {
+		if (c->woff == 0) {  /* (again) the whole request in one buffer */
+			if (total > c->wcap) {
+				uint8_t *nb = bnd_realloc(c->wbuf, total);
+				if (!nb)
+					return -1;
+				c->wbuf = nb;
+				c->wcap = total;
+			}
+			memcpy(c->wbuf, h->head, h->head_len);
+			memcpy(c->wbuf + h->head_len, r->clen, r->clen_len);
+			if (r->body_len)
+				memcpy(c->wbuf + h->head_len + r->clen_len, r->body, r->body_len);
+		}
+		while (c->woff < total) {
+			size_t left = total - c->woff;
+			int n = SSL_write(c->ssl, c->wbuf + c->woff, left > 1u << 30 ? 1 << 30 : (int)left);
+			if (n <= 0) {
+				int again;
+				unsigned ev = tls_events(c->ssl, n, &again);
+				ERR_clear_error();
+				if (!again)
+					return -1;
+				watch(c, ev);  /* WANT_READ: IN retries the write (on_io) */
+				return 0;
+			}
+			c->woff += (size_t)n;
+			r->sent = c->woff;
+		}
+		return 1;
+	}
 	struct iovec iov[3] = {
 		{ h->head, h->head_len },
 		{ r->clen, r->clen_len },
 		{ (void *)r->body, r->body_len },
 	};
-	size_t total = h->head_len + r->clen_len + r->body_len;
 	size_t skip = c->woff;
 	int first = 0;
 	while (first < 3 && skip >= iov[first].iov_len) {
@@ -705,44 +930,85 @@ static void conn_write(struct h1_conn *c, uint64_t now)
 			n = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 		while (n < 0 && errno == EINTR);
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				watch(c, LOOP_IN | LOOP_OUT);
-				return;
-			}
-			/* Written into a connection the server had closed: nothing
-			 * was accepted by the kernel this time. */
-			if (c->woff == 0 && r) {
-				/* Inside h1_submit we may not call back: defer. */
-				c->req = NULL;
-				conn_close(c);
-				defer_fail(h, r, H1_E_CLOSED, now);
-				return;
-			}
-			req_end(c, H1_E_CLOSED, 0, now);
-			return;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -1;
+			watch(c, LOOP_IN | LOOP_OUT);
+			return 0;
 		}
 		c->woff += (size_t)n;
 		r->sent = c->woff;
 	}
 	if (c->woff < total) {
 		watch(c, LOOP_IN | LOOP_OUT);
+		return 0;
+	}
+	return 1;
+}
+
+static void conn_write(struct h1_conn *c, uint64_t now)
+{
+	struct h1 *h = c->h;
+	struct h1_req *r = c->req;
+	size_t total = h->head_len + r->clen_len + r->body_len;
+	int rc = write_some(c, r, total);
+	if (rc < 0) {
+		if (c->woff == 0) {
+			/* Nothing of it left (a connection the server had closed). We
+			 * may be inside h1_submit, where no callback may run: defer. */
+			c->req = NULL;
+			conn_close(c);
+			defer_fail(h, r, H1_E_CLOSED, now);
+			return;
+		}
+		req_end(c, H1_E_CLOSED, 0, now);
 		return;
 	}
+	if (rc == 0)
+		return;
 	h->st.requests++;
 	if (!h->st.first_sent_ns)
 		h->st.first_sent_ns = now;
 	watch(c, LOOP_IN);
 }
 
+/*
+ * read_some - read once into h->rbuf. Returns the bytes read, 0 at EOF
+ * (the peer closed; a TLS close_notify), -1 when nothing is there yet (the
+ * watcher waits), -2 on error.
+ */
+static ssize_t read_some(struct h1_conn *c)
+{
+	struct h1 *h = c->h;
+	if (c->ssl) {
+		int n = SSL_read(c->ssl, h->rbuf, (int)sizeof h->rbuf);
+		if (n > 0)
+			return n;
+		int e = SSL_get_error(c->ssl, n), again;
+		unsigned ev = tls_events(c->ssl, n, &again);
+		ERR_clear_error();
+		if (e == SSL_ERROR_ZERO_RETURN)
+			return 0;
+		if (!again)
+			return -2;  /* a reset, or an EOF without close_notify (truncation) */
+		if (ev & LOOP_OUT)
+			watch(c, ev);
+		return -1;
+	}
+	ssize_t n;
+	do
+		n = recv(c->fd, h->rbuf, sizeof h->rbuf, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -1 : -2;
+	return n;
+}
+
 static void conn_read(struct h1_conn *c, uint64_t now)
 {
 	struct h1 *h = c->h;
 	for (;;) {
-		ssize_t n;
-		do
-			n = recv(c->fd, h->rbuf, sizeof h->rbuf, MSG_DONTWAIT);
-		while (n < 0 && errno == EINTR);
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		ssize_t n = read_some(c);
+		if (n == -1)
 			return;
 		if (!c->req) {  /* idle: the server closed, or talks out of turn */
 			conn_close(c);
@@ -761,6 +1027,8 @@ static void conn_read(struct h1_conn *c, uint64_t now)
 			 * an early answer (413, 400) ends the connection. */
 			int keep = !extra && n > 0 && c->woff == h->head_len + c->req->clen_len +
 			           c->req->body_len && http_should_keep_alive(&c->ps.p);
+			if (keep && c->ssl && SSL_pending(c->ssl))
+				keep = 0;  /* bytes after the answer, inside OpenSSL */
 			req_end(c, H1_OK, keep, now);
 			return;
 		}
@@ -772,16 +1040,33 @@ static void conn_read(struct h1_conn *c, uint64_t now)
 			req_end(c, H1_E_CLOSED, 0, now);
 			return;
 		}
-		if ((size_t)n < sizeof h->rbuf)
+		/* Plain: a short read emptied the socket. TLS: read until OpenSSL
+		 * wants more, its buffered records do not wake the watcher. */
+		if (!c->ssl && (size_t)n < sizeof h->rbuf)
 			return;
 	}
 }
 
-static void on_io(void *ud, unsigned ev, uint64_t now)
+/* connected - TCP (and TLS) are up: write the request, or go idle. */
+static void connected(struct h1_conn *c, uint64_t now)
 {
-	struct h1_conn *c = ud;
-	switch (c->st) {
-	case CS_CONNECTING: {
+	watch(c, LOOP_IN);
+	if (c->req) {
+		c->st = CS_BUSY;
+		conn_write(c, now);
+		return;
+	}
+	c->st = CS_IDLE;  /* its request was cancelled meanwhile */
+	c->since_ns = now;
+	c->next_idle = c->h->idle;
+	c->h->idle = c;
+	drain_queue(c->h, now);
+}
+
+static void on_connecting(struct h1_conn *c, unsigned ev, uint64_t now)
+{
+	struct h1 *h = c->h;
+	if (!c->ssl) {
 		int err = 0;
 		socklen_t len = sizeof err;
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
@@ -789,31 +1074,52 @@ static void on_io(void *ud, unsigned ev, uint64_t now)
 		if (err == 0 && !(ev & (LOOP_OUT | LOOP_ERR)))
 			return;
 		if (err) {
-			c->h->addr_len = 0;  /* resolve again next time */
+			h->addr_len = 0;  /* resolve again next time */
 			req_end(c, H1_E_CONNECT, 0, now);
 			return;
 		}
-		watch(c, LOOP_IN);
-		if (c->req) {
-			c->st = CS_BUSY;
-			conn_write(c, now);
+		if (!h->ctx) {
+			connected(c, now);
 			return;
 		}
-		c->st = CS_IDLE;  /* its request was cancelled meanwhile */
-		c->since_ns = now;
-		c->next_idle = c->h->idle;
-		c->h->idle = c;
-		drain_queue(c->h, now);
+		if (tls_begin(c)) {
+			req_end(c, H1_E_TLS, 0, now);
+			return;
+		}
+	}
+	int rc = SSL_do_handshake(c->ssl);
+	if (rc == 1) {
+		c->tls_up = 1;
+		connected(c, now);
 		return;
 	}
+	int again;
+	unsigned want = tls_events(c->ssl, rc, &again);
+	if (again) {
+		watch(c, want == LOOP_IN ? LOOP_IN : LOOP_OUT);
+		ERR_clear_error();
+		return;
+	}
+	long v = SSL_get_verify_result(c->ssl);
+	ERR_clear_error();
+	req_end(c, v != X509_V_OK ? H1_E_TLS_VERIFY : H1_E_TLS, 0, now);
+}
+
+static void on_io(void *ud, unsigned ev, uint64_t now)
+{
+	struct h1_conn *c = ud;
+	switch (c->st) {
+	case CS_CONNECTING:
+		on_connecting(c, ev, now);
+		return;
 	case CS_BUSY:
-		if ((ev & LOOP_OUT) && c->req && c->woff < c->h->head_len + c->req->clen_len +
-		    c->req->body_len) {
+		if (c->req && c->woff < c->h->head_len + c->req->clen_len + c->req->body_len &&
+		    ((ev & LOOP_OUT) || (c->ssl && (ev & LOOP_IN)))) {
 			conn_write(c, now);
 			if (c->st != CS_BUSY)
 				return;
 		}
-		if (ev & (LOOP_IN | LOOP_ERR))
+		if ((ev & (LOOP_IN | LOOP_ERR)) || (c->ssl && (ev & LOOP_OUT)))
 			conn_read(c, now);
 		return;
 	case CS_IDLE:

@@ -1,15 +1,16 @@
 /*
- * h1.h - a small HTTP/1.1 client for one plain-http origin, on the event
- * loop: a pool of keep-alive connections, one request at a time on each
- * (no pipelining), a FIFO of requests waiting for a connection, response
- * parsing by the nodejs http_parser library (Debian libhttp-parser-dev).
+ * h1.h - a small HTTP/1.1 client for one origin (http:// or https://, TLS
+ * by OpenSSL), on the event loop: a pool of keep-alive connections, one
+ * request at a time on each (no pipelining), a FIFO of requests waiting for
+ * a connection, response parsing by the nodejs http_parser library (Debian
+ * libhttp-parser-dev).
  *
  * It exists for one measured hot path: the fan-out's POST /messages. On
  * loopback, libcurl spends ~20 us of CPU per request, most of it its own
  * machinery (bench/RESULTS.md, "fan-out"); this client writes a request
- * with one sendmsg and reads its answer with one recv. It speaks plain
- * HTTP only: TLS, proxies, redirects, authentication schemes and HTTP/2
- * stay with libcurl (waclient picks which one runs, see waclient.h).
+ * with one sendmsg (one SSL_write) and reads its answer with one recv (one
+ * SSL_read). Proxies, redirects, authentication schemes and HTTP/2 stay
+ * with libcurl (waclient picks which one runs, see waclient.h).
  *
  * Threading: the loop's thread only.
  */
@@ -33,6 +34,9 @@ enum h1_err {
 	                    was complete */
 	H1_E_TIMEOUT,    /* the request's time-out passed first */
 	H1_E_PROTO,      /* the bytes received are not an HTTP/1.x response */
+	H1_E_TLS,        /* the TLS handshake failed: nothing was written */
+	H1_E_TLS_VERIFY, /* the server's certificate was refused (chain, name,
+	                    dates): nothing was written */
 };
 
 /*
@@ -73,10 +77,13 @@ struct h1_callbacks {
 #define H1_VALUE_MAX 96u
 
 struct h1_config {
-	const char *url;          /* "http://host[:port][/path]" (host may be an
+	const char *url;          /* "http[s]://host[:port][/path]" (host may be an
 	                             IPv4 or [IPv6] literal, or a name resolved once
 	                             with getaddrinfo, re-resolved after a connect
 	                             fails) */
+	const char *ca_file;      /* https: PEM file of the CAs to trust; NULL =
+	                             OpenSSL's defaults (the system's, or
+	                             SSL_CERT_FILE / SSL_CERT_DIR) */
 	const char *headers;      /* extra request header lines, each ending in
 	                             CRLF (may be NULL); copied, wiped at close */
 	uint32_t connections;     /* at most this many open; 0 = 16 */
@@ -88,8 +95,10 @@ struct h1_config {
 /*
  * h1_open - a client for cfg->url's origin on loop l. Returns 0,
  * BND_E_INVAL (NULL arguments or callbacks), BND_E_WA_CONFIG (not an
- * http:// URL, a bad port, control bytes in the URL or the headers) or
- * BND_E_NOMEM. Opens no connection yet.
+ * http(s):// URL, a bad port, control bytes in the URL or the headers, a
+ * CA file OpenSSL cannot load) or BND_E_NOMEM. Opens no connection yet.
+ * https: TLS 1.2 or later, the certificate chain and the host name (or IP
+ * address) verified, SNI, ALPN "http/1.1", sessions resumed.
  */
 int h1_open(struct h1 **out, struct loop *l, const struct h1_config *cfg);
 

@@ -61,6 +61,7 @@ struct waclient {
 	uint32_t timeout_ms, connect_timeout_ms;
 	unsigned build_flags;
 	int https;
+	char *ca_file;             /* CAs to trust; NULL = the system's */
 	enum waclient_http http;   /* CURL or NATIVE */
 	struct h1 *h1;
 	struct wa_slot *slots;
@@ -83,17 +84,30 @@ static int all_digits(const char *s, size_t max)
 #define NATIVE_HEADERS "Content-Type: application/json\r\nAccept: application/json\r\n" \
                        "User-Agent: banditore/0.1\r\n"
 
-/* proxy_set - would libcurl send an http:// request through a proxy? (it
- * reads http_proxy, lower case only for http, and all_proxy / ALL_PROXY) */
-static int proxy_set(void)
+/* proxy_set - would libcurl send the request through a proxy? (it reads
+ * http_proxy, lower case only, for http://; https_proxy / HTTPS_PROXY for
+ * https://; all_proxy / ALL_PROXY for both) */
+static int proxy_set(int https)
 {
-	const char *v[] = { "http_proxy", "all_proxy", "ALL_PROXY" };
+	const char *v[] = { "all_proxy", "ALL_PROXY", https ? "https_proxy" : "http_proxy",
+	                    https ? "HTTPS_PROXY" : NULL };
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		if (!v[i])
+			continue;
 		const char *e = getenv(v[i]);
 		if (e && *e)
 			return 1;
 	}
 	return 0;
+}
+
+static char *dupstr(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = bnd_malloc(n);
+	if (d)
+		memcpy(d, s, n);
+	return d;
 }
 
 static int token_ok(const char *s)
@@ -176,16 +190,15 @@ int waclient_open(struct waclient **out, struct loop *l, const struct waclient_c
 	c->build_flags = cfg->build_flags;
 	c->http = cfg->http;
 	if (c->http == WACLIENT_HTTP_AUTO)
-		c->http = https || proxy_set() || strchr(base, '@') ? WACLIENT_HTTP_CURL
-		                                                 : WACLIENT_HTTP_NATIVE;
+		c->http = proxy_set(https) || strchr(base, '@') ? WACLIENT_HTTP_CURL
+		                                                : WACLIENT_HTTP_NATIVE;
 	if (c->http != WACLIENT_HTTP_CURL && c->http != WACLIENT_HTTP_NATIVE) {
 		rc = BND_E_INVAL;
 		goto fail;
 	}
-	if (c->http == WACLIENT_HTTP_NATIVE && https) {
-		rc = BND_E_WA_CONFIG;  /* no TLS in h1: use curl */
+	const char *ca = cfg->ca_file ? cfg->ca_file : getenv("SSL_CERT_FILE");
+	if (ca && *ca && !(c->ca_file = dupstr(ca)))
 		goto fail;
-	}
 	size_t bl = strlen(base);
 	const char *sep = bl && base[bl - 1] == '/' ? "" : "/";
 	c->url = join(base, sep, ver, "/", cfg->phone_number_id);
@@ -233,6 +246,7 @@ int waclient_open(struct waclient **out, struct loop *l, const struct waclient_c
 			.connections = conns,
 			.timeout_ms = c->timeout_ms,
 			.connect_timeout_ms = c->connect_timeout_ms,
+			.ca_file = c->ca_file,
 			.cb = { native_header, native_body, native_done },
 		};
 		rc = h1_open(&c->h1, l, &hc);
@@ -282,6 +296,7 @@ void waclient_close(struct waclient **p)
 	h1_close(&c->h1);
 	curl_slist_free_all(c->hdrs);  /* holds the token: curl frees it */
 	bnd_free(c->url);
+	bnd_free(c->ca_file);
 	bnd_free(c);
 }
 
@@ -388,7 +403,8 @@ static int easy_create(struct waclient *c, struct wa_slot *s)
 	    curl_easy_setopt(e, CURLOPT_HEADERDATA, s) ||
 	    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) ||
 	    curl_easy_setopt(e, CURLOPT_USERAGENT, "banditore/0.1") ||
-	    (c->https && curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L))) {
+	    (c->https && curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L)) ||
+	    (c->ca_file && curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file))) {
 		curl_easy_cleanup(e);
 		return BND_E_WA_CURL;
 	}
@@ -496,6 +512,8 @@ static CURLcode native_code(enum h1_err e, const struct h1_req *r)
 	case H1_E_CLOSED: return r->received ? CURLE_RECV_ERROR : CURLE_GOT_NOTHING;
 	case H1_E_TIMEOUT: return CURLE_OPERATION_TIMEDOUT;
 	case H1_E_PROTO: return CURLE_WEIRD_SERVER_REPLY;
+	case H1_E_TLS: return CURLE_SSL_CONNECT_ERROR;
+	case H1_E_TLS_VERIFY: return CURLE_PEER_FAILED_VERIFICATION;
 	}
 	return CURLE_RECV_ERROR;
 }

@@ -48,12 +48,12 @@ typedef void (*waclient_done_fn)(void *ud, const struct wa_result *r, uint64_t n
 
 /* Which HTTP client carries the requests. */
 enum waclient_http {
-	WACLIENT_HTTP_AUTO = 0,   /* native for http:// without a proxy in the
-	                             environment (http_proxy, all_proxy), else curl */
-	WACLIENT_HTTP_CURL = 1,   /* libcurl's multi on the loop: https, HTTP/2,
-	                             proxies */
-	WACLIENT_HTTP_NATIVE = 2, /* engine/h1.c: plain HTTP/1.1 keep-alive, one
-	                             sendmsg and one recv per request */
+	WACLIENT_HTTP_AUTO = 0,   /* native unless a proxy is set in the environment
+	                             (http_proxy / https_proxy / all_proxy, as
+	                             libcurl reads them) or the URL has credentials */
+	WACLIENT_HTTP_CURL = 1,   /* libcurl's multi on the loop: proxies, HTTP/2 */
+	WACLIENT_HTTP_NATIVE = 2, /* engine/h1.c: HTTP/1.1 keep-alive, plain or TLS
+	                             (OpenSSL), one write and one read per request */
 };
 
 struct waclient_config {
@@ -67,7 +67,9 @@ struct waclient_config {
 	uint32_t timeout_ms;         /* whole request; 0 = 15000 */
 	uint32_t connect_timeout_ms; /* 0 = 5000 */
 	unsigned build_flags;        /* WAREQ_STRICT_UTF8 to refuse bad UTF-8 */
-	enum waclient_http http;     /* AUTO, CURL or NATIVE (http:// only) */
+	enum waclient_http http;     /* AUTO, CURL or NATIVE */
+	const char *ca_file;         /* https: PEM CAs to trust; NULL = $SSL_CERT_FILE
+	                                if set, else the system's (both carriers) */
 	waclient_done_fn done;       /* required */
 };
 
@@ -75,8 +77,8 @@ struct waclient_config {
  * waclient_open - a client on loop l (strings are copied). Returns 0,
  * BND_E_INVAL (NULL args, window > WACLIENT_WINDOW_MAX), BND_E_WA_CONFIG
  * (missing/unusable phone-number-id, token, base URL or version: an id that
- * is not digits, a token with control characters; NATIVE with an https://
- * base), BND_E_NOMEM, or BND_E_WA_CURL. Sets CURLMOPT_MAX_HOST_CONNECTIONS and MAXCONNECTS on the
+ * is not digits, a token with control characters, a CA file that does not
+ * load), BND_E_NOMEM, or BND_E_WA_CURL. Sets CURLMOPT_MAX_HOST_CONNECTIONS and MAXCONNECTS on the
  * loop's multi.
  */
 int waclient_open(struct waclient **out, struct loop *l, const struct waclient_config *cfg);

@@ -3,7 +3,10 @@
  * into single bytes, chunked bodies, 100 Continue, bodies ended by EOF,
  * closes before, during and after an answer, an idle close by the server,
  * garbage, time-outs, a refused connect, a request too big for the socket
- * buffer (partial writes), queueing beyond the connections, cancel. */
+ * buffer (partial writes), queueing beyond the connections, cancel; and the
+ * same server over TLS (a certificate made here): keep-alive across TLS 1.3
+ * session tickets on an idle connection, a refused chain, a wrong name,
+ * session resumption. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
@@ -16,6 +19,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "bnd.h"
 #include "h1.h"
@@ -49,7 +56,34 @@ struct srv {
 	unsigned requests;
 	size_t last_body_len;
 	char last_head[1024];
+	SSL_CTX *tls;     /* NULL: plain TCP */
+	SSL *ssl;         /* the connection being served */
+	unsigned resumed; /* TLS connections that resumed a session */
+	unsigned tls_failed;
 };
+
+static ssize_t s_recv(struct srv *s, int fd, void *p, size_t n)
+{
+	if (!s->ssl)
+		return recv(fd, p, n, 0);
+	int k = SSL_read(s->ssl, p, (int)n);
+	if (k > 0)
+		return k;
+	int e = SSL_get_error(s->ssl, k);
+	if (e == SSL_ERROR_WANT_READ) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+}
+
+static ssize_t s_send(struct srv *s, int fd, const void *p, size_t n)
+{
+	if (!s->ssl)
+		return send(fd, p, n, MSG_NOSIGNAL);
+	int k = SSL_write(s->ssl, p, (int)n);
+	return k > 0 ? k : -1;
+}
 
 static void msleep(int ms)
 {
@@ -65,7 +99,7 @@ static int read_request(struct srv *s, int fd, int slow)
 	size_t have = 0;
 	char *end = NULL;
 	while (!end) {
-		ssize_t n = recv(fd, buf + have, sizeof buf - 1 - have, 0);
+		ssize_t n = s_recv(s, fd, buf + have, sizeof buf - 1 - have);
 		if (n < 0 && have == 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return -2;
 		if (n <= 0)
@@ -82,7 +116,7 @@ static int read_request(struct srv *s, int fd, int slow)
 	while (got < want) {
 		if (slow)
 			msleep(1);
-		ssize_t n = recv(fd, buf, sizeof buf, 0);
+		ssize_t n = s_recv(s, fd, buf, sizeof buf);
 		if (n <= 0)
 			return -1;
 		got += (size_t)n;
@@ -91,14 +125,14 @@ static int read_request(struct srv *s, int fd, int slow)
 	return 0;
 }
 
-static void send_text(int fd, const char *t, size_t piece)
+static void send_text(struct srv *s, int fd, const char *t, size_t piece)
 {
 	size_t n = strlen(t);
 	if (!piece)
 		piece = n;
 	for (size_t o = 0; o < n; o += piece) {
 		size_t k = n - o < piece ? n - o : piece;
-		if (send(fd, t + o, k, MSG_NOSIGNAL) < 0)
+		if (s_send(s, fd, t + o, k) < 0)
 			return;
 		if (piece < n)
 			msleep(1);
@@ -116,6 +150,22 @@ static void *srv_main(void *ud)
 		s->accepts++;
 		struct timeval tv = { 0, 100000 };
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+		if (s->tls) {
+			s->ssl = SSL_new(s->tls);
+			SSL_set_fd(s->ssl, fd);
+			int rc;
+			do
+				rc = SSL_accept(s->ssl);
+			while (rc <= 0 && SSL_get_error(s->ssl, rc) == SSL_ERROR_WANT_READ && !s->stop);
+			if (rc <= 0) {
+				s->tls_failed++;
+				SSL_free(s->ssl);
+				s->ssl = NULL;
+				close(fd);
+				continue;
+			}
+			s->resumed += SSL_session_reused(s->ssl) != 0;
+		}
 		for (;;) {
 			const struct act *a = next < s->nacts ? &s->acts[next] : NULL;
 			int rc;
@@ -132,22 +182,28 @@ static void *srv_main(void *ud)
 				break;
 			}
 			if (a->kind != ACT_CLOSE)
-				send_text(fd, a->text, a->piece);
+				send_text(s, fd, a->text, a->piece);
 			if (a->kind == ACT_IDLE_CLOSE)
 				msleep(50);
 			if (a->kind != ACT_SEND)
 				break;
+		}
+		if (s->ssl) {
+			SSL_shutdown(s->ssl);
+			SSL_free(s->ssl);
+			s->ssl = NULL;
 		}
 		close(fd);
 	}
 	return NULL;
 }
 
-static void srv_start(struct srv *s, const struct act *acts, size_t n)
+static void srv_start_tls(struct srv *s, const struct act *acts, size_t n, SSL_CTX *tls)
 {
 	memset(s, 0, sizeof *s);
 	s->acts = acts;
 	s->nacts = n;
+	s->tls = tls;
 	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
 	cr_assert_geq(s->lfd, 0);
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -161,11 +217,55 @@ static void srv_start(struct srv *s, const struct act *acts, size_t n)
 	cr_assert_eq(pthread_create(&s->th, NULL, srv_main, s), 0);
 }
 
+static void srv_start(struct srv *s, const struct act *acts, size_t n)
+{
+	srv_start_tls(s, acts, n, NULL);
+}
+
 static void srv_stop(struct srv *s)
 {
 	s->stop = 1;
 	pthread_join(s->th, NULL);
 	close(s->lfd);
+	SSL_CTX_free(s->tls);
+}
+
+/* A self-signed certificate (its own CA) for the names in san, e.g.
+ * "IP:127.0.0.1"; the PEM goes to pem_path for the client to trust. */
+static SSL_CTX *tls_server(const char *san, const char *pem_path)
+{
+	EVP_PKEY *pk = EVP_EC_gen("P-256");
+	cr_assert_not_null(pk);
+	X509 *x = X509_new();
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), (long)getpid());
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, pk);
+	X509_NAME *n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"h1 test", -1, -1, 0);
+	X509_set_issuer_name(x, n);
+	X509V3_CTX v3;
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	const char *ext[][2] = { { "subjectAltName", san }, { "basicConstraints", "critical,CA:TRUE" } };
+	for (int i = 0; i < 2; i++) {
+		X509_EXTENSION *e = X509V3_EXT_conf(NULL, &v3, ext[i][0], ext[i][1]);
+		cr_assert_not_null(e);
+		X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
+	}
+	cr_assert(X509_sign(x, pk, EVP_sha256()) > 0);
+	FILE *f = fopen(pem_path, "w");
+	cr_assert_not_null(f);
+	PEM_write_X509(f, x);
+	fclose(f);
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	cr_assert_eq(SSL_CTX_use_certificate(ctx, x), 1);
+	cr_assert_eq(SSL_CTX_use_PrivateKey(ctx, pk), 1);
+	X509_free(x);
+	EVP_PKEY_free(pk);
+	return ctx;
 }
 
 /* ------------------------------------------------------------ the client */
@@ -216,16 +316,15 @@ static void c_done(struct h1_req *r, enum h1_err e, uint64_t now)
 
 static struct cli *g_self;  /* every request's ud points here */
 
-static void cli_open(struct cli *c, enum loop_backend be, uint16_t port, uint32_t conns,
-                     uint32_t timeout_ms)
+static void cli_open_url(struct cli *c, enum loop_backend be, const char *url, uint32_t conns,
+                         uint32_t timeout_ms, const char *ca_file)
 {
 	memset(c, 0, sizeof *c);
 	g_self = c;
 	cr_assert_eq(loop_open(&c->l, be), 0);
-	char url[64];
-	snprintf(url, sizeof url, "http://127.0.0.1:%u/v25.0/1/messages", port);
 	struct h1_config cfg = {
 		.url = url,
+		.ca_file = ca_file,
 		.headers = "Authorization: Bearer t\r\nContent-Type: application/json\r\n",
 		.connections = conns,
 		.timeout_ms = timeout_ms,
@@ -233,6 +332,14 @@ static void cli_open(struct cli *c, enum loop_backend be, uint16_t port, uint32_
 		.cb = { c_header, c_body, c_done },
 	};
 	cr_assert_eq(h1_open(&c->h, c->l, &cfg), 0);
+}
+
+static void cli_open(struct cli *c, enum loop_backend be, uint16_t port, uint32_t conns,
+                     uint32_t timeout_ms)
+{
+	char url[64];
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/v25.0/1/messages", port);
+	cli_open_url(c, be, url, conns, timeout_ms, NULL);
 }
 
 static void cli_submit(struct cli *c, int i, const void *body, size_t len)
@@ -473,8 +580,8 @@ Test(h1, bad_urls_and_headers_are_refused)
 	cr_assert_eq(loop_open(&l, LOOP_BACKEND_AUTO), 0);
 	struct h1 *h = (struct h1 *)1;
 	struct h1_config cfg = { .cb = { c_header, c_body, c_done } };
-	const char *bad[] = { "https://x/", "http://", "http://:80/", "http://x:0/", "http://x:65536/",
-	                      "http://x:8a/", "http://u@x/", "http://[::1/", "http://x?q", "ftp://x/",
+	const char *bad[] = { "http://", "https://", "ftp://x/", "http://:80/", "http://x:0/", "http://x:65536/",
+	                      "http://x:8a/", "http://u@x/", "http://[::1/", "http://x?q",
 	                      "http://x/\r\nX: y" };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		cfg.url = bad[i];
@@ -492,4 +599,83 @@ Test(h1, bad_urls_and_headers_are_refused)
 	cfg.cb.done = NULL;
 	cr_assert_eq(h1_open(&h, l, &cfg), BND_E_INVAL);
 	loop_close(&l);
+}
+
+/* ------------------------------------------------------------------ TLS */
+
+static void tls_cases(enum loop_backend be)
+{
+	static const struct act acts[] = {
+		{ ACT_SEND, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		            "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 2, 0 },
+		{ ACT_SEND, OK_LEN, 0, 0 },
+		{ ACT_SEND_CLOSE, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+		  0, 0 },
+		{ ACT_SEND, OK_LEN, 0, 0 },
+	};
+	char pem[] = "/tmp/h1-ca-XXXXXX", other[] = "/tmp/h1-other-XXXXXX";
+	close(mkstemp(pem));
+	close(mkstemp(other));
+	struct srv s;
+	srv_start_tls(&s, acts, 4, tls_server("IP:127.0.0.1", pem));
+	char url[96];
+	snprintf(url, sizeof url, "https://127.0.0.1:%u/v25.0/1/messages", s.port);
+	struct cli c;
+	cli_open_url(&c, be, url, 1, 5000, pem);
+	cli_submit(&c, 0, body, sizeof body - 1);
+	cli_wait(&c);
+	cr_assert_eq(c.err[0], H1_OK);
+	cr_assert_str_eq(c.body[0], "hello world", "chunks cut in 2-byte TLS records");
+	/* Idle past the liveness check: the TLS 1.3 session tickets that came
+	 * after the handshake must not make the connection look dead. */
+	for (int k = 0; k < 1200; k++)
+		loop_run_once(c.l, 1000000);
+	cr_assert_eq(h1_open_conns(c.h), 1, "the idle TLS connection is kept");
+	cli_submit(&c, 1, body, sizeof body - 1);
+	cli_wait(&c);
+	cr_assert_eq(c.err[1], H1_OK);
+	cr_assert_eq(s.accepts, 1, "one connection for both");
+	cr_assert_not_null(strstr(s.last_head, "POST /v25.0/1/messages HTTP/1.1\r\n"));
+	/* The third answer says Connection: close; the fourth request opens a
+	 * new connection, which resumes the session. */
+	cli_submit(&c, 2, body, sizeof body - 1);
+	cli_wait(&c);
+	cli_submit(&c, 3, body, sizeof body - 1);
+	cli_wait(&c);
+	cr_assert_eq(c.err[2], H1_OK);
+	cr_assert_eq(c.err[3], H1_OK);
+	cr_assert_eq(s.accepts, 2);
+	cr_assert_eq(s.resumed, 1, "the second connection resumed the first's session");
+	cli_close(&c);
+	srv_stop(&s);
+
+	/* A chain we do not trust, and a certificate for another address. */
+	static const struct act none[] = { { ACT_SEND, OK_LEN, 0, 0 } };
+	const char *sans[2] = { "IP:127.0.0.1", "IP:127.0.0.2, DNS:localhost" };
+	for (int k = 0; k < 2; k++) {
+		SSL_CTX *dummy = tls_server("IP:127.0.0.1", other);  /* another CA */
+		SSL_CTX_free(dummy);
+		srv_start_tls(&s, none, 1, tls_server(sans[k], pem));
+		snprintf(url, sizeof url, "https://127.0.0.1:%u/v25.0/1/messages", s.port);
+		cli_open_url(&c, be, url, 1, 5000, k == 0 ? other : pem);
+		cli_submit(&c, 0, body, sizeof body - 1);
+		cli_wait(&c);
+		cr_assert_eq(c.err[0], H1_E_TLS_VERIFY, "case %d: %d", k, c.err[0]);
+		cr_assert_eq(c.r[0].sent, 0, "nothing of the request left");
+		cli_close(&c);
+		srv_stop(&s);
+		cr_assert_eq(s.requests, 0);
+	}
+	unlink(pem);
+	unlink(other);
+}
+
+Test(h1, tls_keep_alive_tickets_resumption_and_refused_certificates_uring)
+{
+	tls_cases(LOOP_BACKEND_URING);
+}
+
+Test(h1, tls_keep_alive_tickets_resumption_and_refused_certificates_epoll)
+{
+	tls_cases(LOOP_BACKEND_EPOLL);
 }

@@ -138,7 +138,7 @@ static const struct config_key keys[] = {
 	K("api.loop", "loop", CONFIG_T_ENUM, 0, loop, 0, 0, loops, "auto", ALL,
 	  "event loop backend (auto: io_uring, or epoll where it is refused)"),
 	K("api.http", "http", CONFIG_T_ENUM, 0, http, 0, 0, https, "auto", ALL,
-	  "HTTP client (auto: native HTTP/1.1 for an http:// API without a proxy, else libcurl)"),
+	  "HTTP client (auto: the native HTTP/1.1 client, libcurl when a proxy is set)"),
 
 	K("city.keyword", "keyword", CONFIG_T_WORD, 0, keyword, 1, 32, NULL, "JESI", "serve",
 	  "the word citizens send: KEYWORD ON, KEYWORD OFF"),

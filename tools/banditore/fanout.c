@@ -36,7 +36,7 @@ const char fanout_flags_help[] =
 	"  --pair-interval D         spacing of two messages to one number (6s)\n"
 	"  --uncertain-grace D       wait before re-sending an uncertain request (0)\n"
 	"  --loop io_uring|epoll|auto   event loop backend (auto)\n"
-	"  --http native|curl|auto      HTTP client (auto: native for http://, curl for https://)\n"
+	"  --http native|curl|auto      HTTP client (auto: native, curl when a proxy is set)\n"
 	"  --progress-interval D     progress refresh (1s; plain lines every 5s)\n"
 	"the token comes from BANDITORE_WA_TOKEN (never from argv).\n"
 	"exit codes: 0 done, 1 local failure, 2 usage, 3 locked, 4 stopped by an API\n"

@@ -127,8 +127,15 @@ bench_wait_http() {
 # every request, pinned with PIN_SRV. Ready means a POST to our port got
 # BODY back (not merely "something answers": another job's server could
 # hold a port we picked). Sets NGINX_PID, NGINX_PORT, NGINX_URL.
+# TLSDIR (5th argument): serve https with TLSDIR/cert.pem and key.pem.
 start_nginx() {
-	local dir=$1 workers=$2 body=$3 count_log=${4:-} try i got counted=""
+	local dir=$1 workers=$2 body=$3 count_log=${4:-} tlsdir=${5:-} try i got counted=""
+	local scheme=http listen_ssl="" ssl_conf="" cacert=()
+	if [ -n "$tlsdir" ]; then
+		scheme=https listen_ssl=" ssl" cacert=(--cacert "$tlsdir/cert.pem")
+		ssl_conf="ssl_certificate $tlsdir/cert.pem; ssl_certificate_key $tlsdir/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache shared:tls:1m;"
+	fi
 	mkdir -p "$dir"
 	if [ -n "$count_log" ]; then
 		counted="
@@ -160,7 +167,8 @@ http {
   keepalive_requests 100000000;
   keepalive_timeout 300s;
   server {
-    listen 127.0.0.1:$NGINX_PORT;
+    listen 127.0.0.1:$NGINX_PORT$listen_ssl;
+    $ssl_conf
     location / {
       default_type application/json;
       return 200 '$body';
@@ -172,10 +180,10 @@ EOF
 			>>"$dir/nginx.out" 2>&1 &
 		NGINX_PID=$!
 		for ((i = 0; i < 50; i++)); do
-			got=$(curl -s --max-time 1 -X POST "http://127.0.0.1:$NGINX_PORT$BENCH_MSG_PATH" 2>/dev/null || true)
+			got=$(curl -s "${cacert[@]}" --max-time 1 -X POST "$scheme://127.0.0.1:$NGINX_PORT$BENCH_MSG_PATH" 2>/dev/null || true)
 			if [ "$got" = "$body" ]; then
 				bench_track "$NGINX_PID"
-				NGINX_URL="http://127.0.0.1:$NGINX_PORT"
+				NGINX_URL="$scheme://127.0.0.1:$NGINX_PORT"
 				return 0
 			fi
 			kill -0 "$NGINX_PID" 2>/dev/null || break

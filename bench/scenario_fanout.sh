@@ -26,7 +26,12 @@
 #               (/proc utime + stime over the run); a fresh Kannel (store
 #               and logs in the temp dir) per run
 #   naive       a shell loop running `curl` once per message, NAIVE_N of them
-# plus wrk (the ceiling), once per connection count. Metrics: messages/s
+# plus wrk (the ceiling), once per connection count; and, when BENCH_TLS=1,
+# the same over TLS at the first connection count (nginx terminating TLS
+# with a certificate made here, TLS_N recipients, interleaved rounds):
+#   tls_native  send over https with the native client (OpenSSL)
+#   tls_curl    send over https --http curl
+#   tls_undici  undici Pool over https (the same CA) Metrics: messages/s
 # (send: accepted / the report's elapsed_s, start to done), CPU us/message
 # (user+sys of the whole process, set-up included), peak RSS, and the
 # first request's time after the command started (the report's
@@ -53,7 +58,8 @@
 #      failed or unavailable peer fails the scenario),
 #      BENCH_FANOUT_WAMOCK (0; 1: also N2 recipients through wa-mock
 #      limited to 1,000/s, checked against the ideal N2/1000 s),
-#      BENCH_WAMOCK_N (300000), BENCH_DATA_PARENT (a disk directory; the
+#      BENCH_WAMOCK_N (300000), BENCH_TLS (1), BENCH_TLS_N (200000),
+#      BENCH_DATA_PARENT (a disk directory; the
 #      journal's fdatasyncs are part of the cost: default $TMPDIR or /tmp).
 set -euo pipefail
 B=${1:?usage: scenario_fanout.sh BUILD_DIR}
@@ -71,6 +77,8 @@ KN=${BENCH_KANNEL_N:-20000}
 NAIVE=${BENCH_NAIVE:-1}
 NN=${BENCH_NAIVE_N:-2000}
 STRICT=${BENCH_STRICT_PEERS:-0}
+TLS=${BENCH_TLS:-1}
+TLS_N=${BENCH_TLS_N:-200000}
 BND=$B/tools/banditore
 MOCK=$B/tools/wa-mock
 BARE=$B/bench/bench_curl_bare
@@ -111,16 +119,18 @@ peer_failed() { # name conns reason
 counted() { wc -l <"$T/counted.log"; }
 
 # one run of the sender; its figures go to RES
+# (SEND_DATA, SEND_URL, SEND_N: another audience and server; the TLS runs)
 send_run() { # name conns loop http
   local name=$1 c=$2 loop=$3 http=$4 out=$T/run.json
-  rm -rf "$D/notices"
-  if ! "${PIN_CLI[@]}" python3 "$HERE/fanout/measure.py" "$out" -- "$BND" --data "$D" send \
-      --api-base "$URL" --category info --text "Allerta meteo arancione: domenica 12 ottobre" \
+  local d=${SEND_DATA:-$D} url=${SEND_URL:-$URL} n=${SEND_N:-$N}
+  rm -rf "$d/notices"
+  if ! "${PIN_CLI[@]}" python3 "$HERE/fanout/measure.py" "$out" -- "$BND" --data "$d" send \
+      --api-base "$url" --category info --text "Allerta meteo arancione: domenica 12 ottobre" \
       --rate 0 --connections "$c" --window $((c * 4)) --loop "$loop" --http "$http" --json 2>"$T/send.err"; then
     echo "FAILED: $name c=$c: $(tail -3 "$T/send.err")" >&2
     exit 1
   fi
-  res_add "$name" "$c" "$(python3 - "$out" "$N" <<'PY'
+  res_add "$name" "$c" "$(python3 - "$out" "$n" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1])); n = int(sys.argv[2]); r = m["report"]
 assert r["state"] == "done" and r["accepted"] == n and r["failed"] == 0, r
@@ -362,6 +372,38 @@ for c in $CONNS; do
   done
 done
 
+if [ "$TLS" = 1 ]; then
+  # TLS: a CA-less self-signed certificate for 127.0.0.1, trusted by every
+  # client through its own option (SSL_CERT_FILE for send, --ca for undici).
+  mkdir -p "$T/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj "/CN=banditore bench" -addext "subjectAltName=IP:127.0.0.1" \
+    -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" 2>/dev/null || bench_die "openssl req"
+  PLAIN_NGINX_PID=$NGINX_PID
+  start_nginx "$T/nginx-tls" 1 "$BENCH_SUCCESS_BODY" "" "$T/tls"
+  TLS_URL=$NGINX_URL
+  D3=$T/data-tls
+  "$B/bench/bench_fanout" --data "$D3" --count "$TLS_N" --seed 44 >"$T/build3.json"
+  echo "TLS: nginx on $TLS_URL; $TLS_N subscribers" >&2
+  export SSL_CERT_FILE=$T/tls/cert.pem
+  for ROUND in $(seq 1 "$RUNS"); do
+    TLS_RUNS=("tls_native native" "tls_curl curl" "tls_undici -")
+    for k in 0 1 2; do
+      # shellcheck disable=SC2086
+      set -- ${TLS_RUNS[$(((ROUND - 1 + k) % 3))]}
+      if [ "$1" = tls_undici ]; then
+        [ "$HAVE_UNDICI" = 1 ] && client_run tls_undici "$C1" "$TLS_N" node "$UD/undici_peer.mjs" \
+          --url "$TLS_URL$BENCH_MSG_PATH" --conns "$C1" --count "$TLS_N" --ca "$T/tls/cert.pem"
+      else
+        SEND_DATA=$D3 SEND_URL=$TLS_URL SEND_N=$TLS_N send_run "$1" "$C1" io_uring "$2"
+      fi
+    done
+  done
+  unset SSL_CERT_FILE
+  stop_nginx
+  NGINX_PID=$PLAIN_NGINX_PID
+fi
+
 WAMOCK_JSON=""
 if [ "$WAMOCK" = 1 ]; then
   # N2 recipients through wa-mock limited to 1,000/s, sender at 1,000/s.
@@ -419,6 +461,22 @@ for c in $CONNS; do
     bench_add_pair_ratio "c${c}_curl_vs_${p}_cpu" "$RES" send_curl "$p" "$c" cpu_us_per_msg
   done
 done
+
+if [ "$TLS" = 1 ]; then
+  tnames="tls_native tls_curl"
+  [ "$HAVE_UNDICI" = 1 ] && tnames="$tnames tls_undici"
+  for n in $tnames; do
+    for m in msgs_per_s cpu_us_per_msg maxrss_kb; do bench_add_metric "$RES" "$n" "$C1" "$m"; done
+  done
+  bench_add_pair_ratio "c${C1}_tls_native_vs_curl_rate" "$RES" tls_native tls_curl "$C1" msgs_per_s
+  bench_add_pair_ratio "c${C1}_tls_native_vs_curl_cpu" "$RES" tls_native tls_curl "$C1" cpu_us_per_msg
+  if [ "$HAVE_UNDICI" = 1 ]; then
+    for l in native curl; do
+      bench_add_pair_ratio "c${C1}_tls_${l}_vs_undici_rate" "$RES" "tls_$l" tls_undici "$C1" msgs_per_s
+      bench_add_pair_ratio "c${C1}_tls_${l}_vs_undici_cpu" "$RES" "tls_$l" tls_undici "$C1" cpu_us_per_msg
+    done
+  fi
+fi
 
 # peers: set-up status and the runs each peer failed (reasons kept).
 PEERS_JSON=$(python3 - "$PEERS" "$FAILED" "$RES" <<'PY'

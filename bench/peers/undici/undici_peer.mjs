@@ -6,13 +6,15 @@
 // (same body and headers); the answer's body is read and dropped, as the
 // bare loop does.
 //
-//   node undici_peer.mjs --url URL --conns N --count M
+//   node undici_peer.mjs --url URL --conns N --count M [--ca PEM]
 //
-// URL is the full endpoint (origin + path). Prints one JSON object with the
+// URL is the full endpoint (origin + path); for https:// the server's
+// certificate is verified against PEM (the scenario's own CA). Prints one JSON object with the
 // bare loop's fields (prog, conns, count, ok, bad, secs, msgs_per_s,
 // cpu_us_per_msg from process.cpuUsage() over the run, maxrss_kb from
 // process.resourceUsage().maxRSS) and exits 1 unless every one of the M
 // requests got a 200.
+import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 
 const BODY = Buffer.from(
@@ -29,11 +31,12 @@ const HEADERS = {
 };
 
 function args(argv) {
-  const a = { url: null, conns: 64, count: 200000 };
+  const a = { url: null, conns: 64, count: 200000, ca: null };
   for (let i = 2; i + 1 < argv.length; i += 2) {
     if (argv[i] === '--url') a.url = argv[i + 1];
     else if (argv[i] === '--conns') a.conns = parseInt(argv[i + 1], 10);
     else if (argv[i] === '--count') a.count = parseInt(argv[i + 1], 10);
+    else if (argv[i] === '--ca') a.ca = readFileSync(argv[i + 1]);
   }
   return a;
 }
@@ -51,6 +54,7 @@ const pool = new Pool(u.origin, {
   keepAliveTimeout: 300e3,
   headersTimeout: 15e3,
   bodyTimeout: 15e3,
+  ...(a.ca ? { connect: { ca: a.ca } } : {}),
 });
 
 let started = 0, ok = 0, bad = 0;

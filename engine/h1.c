@@ -820,16 +820,23 @@ int h1_submit(struct h1 *h, struct h1_req *r, uint64_t now)
 	return 0;
 }
 
+/* q_pop - take the oldest queued request (the queue is not empty). */
+static struct h1_req *q_pop(struct h1 *h)
+{
+	struct h1_req *r = h->q_head;
+	h->q_head = r->next;
+	if (!h->q_head)
+		h->q_tail = NULL;
+	r->next = NULL;
+	r->queued = 0;
+	return r;
+}
+
 /* Move queued requests onto connections while there are some. */
 static void drain_queue(struct h1 *h, uint64_t now)
 {
 	while (h->q_head) {
-		struct h1_req *r = h->q_head;
-		h->q_head = r->next;
-		if (!h->q_head)
-			h->q_tail = NULL;
-		r->next = NULL;
-		r->queued = 0;
+		struct h1_req *r = q_pop(h);
 		if (now >= r->deadline_ns) {  /* its time ran out in the queue */
 			defer_fail(h, r, H1_E_TIMEOUT, now);
 			continue;
@@ -1156,15 +1163,8 @@ static void on_tick(void *ud, uint64_t now)
 	struct h1 *h = ud;
 	/* The queue first: a connection freed below must not take a request
 	 * whose time is already up. */
-	while (h->q_head && now >= h->q_head->deadline_ns) {
-		struct h1_req *r = h->q_head;
-		h->q_head = r->next;
-		if (!h->q_head)
-			h->q_tail = NULL;
-		r->next = NULL;
-		r->queued = 0;
-		h->cb.done(r, H1_E_TIMEOUT, now);
-	}
+	while (h->q_head && now >= h->q_head->deadline_ns)
+		h->cb.done(q_pop(h), H1_E_TIMEOUT, now);
 	for (uint32_t i = 0; i < h->nconns; i++) {
 		struct h1_conn *c = &h->conns[i];
 		if ((c->st == CS_BUSY || c->st == CS_CONNECTING) && c->req && now >= c->deadline_ns)

@@ -12,11 +12,13 @@
 #include <microhttpd.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fsio.h"
@@ -42,6 +44,9 @@ struct srv {
 	char last_type[16];
 	uint64_t arrived[4096];      /* CLOCK_MONOTONIC of each request, in order */
 	size_t narrived;
+	char watch[2][NOTICE_ID_SIZE];  /* notices whose requests are counted
+	                                   per ordinal (tag "<id>:<ordinal>") */
+	uint16_t per_ordinal[2][2048];
 };
 
 static uint64_t srv_clock(void)
@@ -90,6 +95,13 @@ static enum MHD_Result on_req(void *cls, struct MHD_Connection *c, const char *u
 					? 'E' : 'o';
 		else if (strstr(b->p, "\"type\":\"text\""))
 			s->order[s->order_len++] = 'T';
+		for (int w = 0; t && w < 2; w++) {
+			unsigned long o;
+			if (s->watch[w][0] && strncmp(t + 28, s->watch[w], NOTICE_ID_LEN) == 0 &&
+			    t[28 + NOTICE_ID_LEN] == ':' &&
+			    (o = strtoul(t + 29 + NOTICE_ID_LEN, NULL, 10)) < 2048)
+				s->per_ordinal[w][o]++;
+		}
 		const char *ty = strstr(b->p, "\"type\":\"");
 		if (ty)
 			snprintf(s->last_type, sizeof s->last_type, "%.8s", ty + 8);
@@ -230,8 +242,8 @@ static void on_notice(void *ud, const char *id, enum notice_state s, enum notice
 	e->n++;
 }
 
-static struct sender *open_sender(uint32_t rate, uint32_t window, struct ended *e,
-                                  const char *token)
+static struct sender *open_sender_conn(uint32_t rate, uint32_t window, uint32_t connections,
+                                       struct ended *e, const char *token)
 {
 	char url[64];
 	snprintf(url, sizeof url, "http://127.0.0.1:%u", api->port);
@@ -244,6 +256,7 @@ static struct sender *open_sender(uint32_t rate, uint32_t window, struct ended *
 		.token = token ? token : "t",
 		.rate = rate,
 		.window = window,
+		.connections = connections,
 		.wall_offset_ns = (int64_t)(wall_ms() * 1000000ull) - (int64_t)mono(),
 		.flags = SENDER_EXIT_WHEN_IDLE,
 		.on_notice = on_notice,
@@ -253,6 +266,12 @@ static struct sender *open_sender(uint32_t rate, uint32_t window, struct ended *
 	struct sender *s = NULL;
 	cr_assert_eq(sender_open(&s, &c), 0);
 	return s;
+}
+
+static struct sender *open_sender(uint32_t rate, uint32_t window, struct ended *e,
+                                  const char *token)
+{
+	return open_sender_conn(rate, window, 0, e, token);
 }
 
 TestSuite(sender, .init = setup, .fini = teardown, .timeout = 60);
@@ -714,4 +733,111 @@ Test(sender, a_stalled_commit_does_not_save_up_tokens_for_one_clump)
 	cr_assert_leq(worst, (double)SLACK,
 	              "%zu requests within %.1f ms: %.1f over rate x span + burst", worst_j - worst_i + 1,
 	              (double)(api->arrived[worst_j] - api->arrived[worst_i]) / 1e6, worst);
+}
+
+/* ---- an emergency does not wait behind the ring ------------------------- */
+
+struct arrival {
+	struct sender *s;
+	char id[NOTICE_ID_SIZE];
+	int rc;
+	uint64_t sent_at_add;        /* requests handed to curl when it was added */
+	uint64_t t_add;              /* CLOCK_MONOTONIC then */
+	struct loop_timer t, kill_t;
+	unsigned kill_ms;            /* crash test: SIGKILL this long after the add */
+};
+
+static void kill_now(void *ud, uint64_t now)
+{
+	(void)ud; (void)now;
+	raise(SIGKILL);
+}
+
+/* On the loop thread: add the emergency and note how many requests had
+ * gone to curl by then. */
+static void add_emergency(void *ud, uint64_t now)
+{
+	struct arrival *a = ud;
+	struct sender_stats ss;
+	sender_stats_get(a->s, &ss);
+	a->sent_at_add = ss.sent;
+	a->t_add = mono();
+	a->rc = sender_add(a->s, a->id);
+	if (a->kill_ms != UINT32_MAX)
+		loop_timer_start(sender_loop(a->s), &a->kill_t, now + a->kill_ms * 1000000ull,
+		                 kill_now, a);
+}
+
+static const struct journal_report *report_of(const struct ended *e, const char *id)
+{
+	for (int i = 0; i < e->n; i++)
+		if (strcmp(e->id[i], id) == 0)
+			return &e->rep[i];
+	cr_assert_fail("no report for %s", id);
+	return NULL;
+}
+
+Test(sender, an_emergency_does_not_wait_behind_the_intents_queued_for_a_lower_notice)
+{
+	/* 1,000/s, window 1,024: an info notice keeps ~SENDER_AHEAD_NS x rate
+	 * (~500) durable intents in the ring waiting for their tokens. An
+	 * emergency added 700 ms in must not queue behind them: the info
+	 * picks not yet handed to curl leave the ring (DEFERRED, re-queued)
+	 * and the emergency's first request takes the next token. Measured
+	 * as the info requests handed to curl between the add and the first
+	 * emergency request (server arrival order): ~500 before the fix; now
+	 * at most the connections (requests already on their way may arrive
+	 * in any order). Every recipient is still sent exactly once. */
+	const uint32_t rate = 1000, W = 1024, C = 16, NI = 1500, NE = 100;
+	char info[NOTICE_ID_SIZE];
+	struct arrival a = { .kill_ms = UINT32_MAX };
+	make_notice(NOTICE_CAT_INFO, NI, info);
+	make_notice(NOTICE_CAT_EMERGENCY, NE, a.id);
+	memcpy(api->emergency_id, a.id, NOTICE_ID_SIZE);
+	memcpy(api->watch[0], info, NOTICE_ID_SIZE);
+	memcpy(api->watch[1], a.id, NOTICE_ID_SIZE);
+	struct ended e = { 0 };
+	a.s = open_sender_conn(rate, W, C, &e, NULL);
+	cr_assert_eq(sender_add(a.s, info), 0);
+	loop_timer_start(sender_loop(a.s), &a.t, mono() + 700000000ull, add_emergency, &a);
+	cr_assert_eq(sender_run(a.s), 0);
+	struct sender_stats ss;
+	sender_stats_get(a.s, &ss);
+	sender_close(&a.s);
+	cr_assert_eq(a.rc, 0);
+	const char *first = strchr(api->order, 'E');
+	cr_assert_not_null(first);
+	long before_first = (long)(first - api->order);
+	long others = before_first - (long)a.sent_at_add;
+	double first_ms = before_first < (long)api->narrived
+	                  ? (double)(api->arrived[before_first] - a.t_add) / 1e6 : -1;
+	cr_log_info("info requests handed to curl between the emergency's add and its first "
+	            "request: %ld (%llu before the add), first emergency request ~%.1f ms after "
+	            "the add; %llu intents pre-empted", others,
+	            (unsigned long long)a.sent_at_add, first_ms,
+	            (unsigned long long)ss.preempted);
+	cr_assert_gt(a.sent_at_add, 300, "the info notice was running at full rate");
+	cr_assert_leq(others, (long)C, "%ld info requests went before the emergency's first",
+	              others);
+	cr_assert_gt(ss.preempted, 100, "the ring held the info notice's intents");
+	cr_assert_eq(e.n, 2);
+	cr_assert_str_eq(e.id[0], a.id, "the emergency finishes first");
+	const struct journal_report *ri = report_of(&e, info), *re = report_of(&e, a.id);
+	cr_assert_eq(ri->state, NOTICE_DONE);
+	cr_assert_eq(re->state, NOTICE_DONE);
+	cr_assert_eq(ri->accepted, NI);
+	cr_assert_eq(re->accepted, NE);
+	/* Dropped intents were never on the wire: not uncertain, not retries,
+	 * each sent exactly once; the journal holds one more DISPATCHED each. */
+	cr_assert_eq(ri->uncertain, 0);
+	cr_assert_eq(ri->retried, 0);
+	cr_assert_eq(ri->deferred, 0);
+	cr_assert_eq(ri->dispatches, NI + ss.preempted);
+	cr_assert_eq(atomic_load(&api->requests), NI + NE);
+	for (uint32_t o = 0; o < NI; o++)
+		cr_assert_eq(api->per_ordinal[0][o], 1, "info ordinal %u sent %u times", o,
+		             api->per_ordinal[0][o]);
+	for (uint32_t o = 0; o < NE; o++)
+		cr_assert_eq(api->per_ordinal[1][o], 1, "emergency ordinal %u sent %u times", o,
+		             api->per_ordinal[1][o]);
 }

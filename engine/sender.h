@@ -21,7 +21,10 @@
  *     so a crash leaves at most `window` uncertain recipients; at most
  *     `connections` requests are inside curl at once;
  *   - opt-out is checked at dispatch time (store_get), expiry and cancel
- *     stop dispatching at once, an emergency pre-empts on the next pick;
+ *     stop dispatching at once, an emergency pre-empts on the next pick
+ *     and its first request takes the next token: picks of lower notices
+ *     not yet handed to curl are taken back (DEFERRED "not sent") and
+ *     re-queued;
  *   - campaign-wide API errors stop the notice, engine-wide ones every
  *     notice, each with its reason and code in the journal;
  *   - memory is flat: no per-recipient heap object (a ring of `window`

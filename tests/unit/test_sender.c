@@ -885,7 +885,7 @@ Test(sender, kill_9_around_a_preemption_neither_skips_nor_double_sends_beyond_un
 {
 	/* Six processes in turn resume an info notice, add (resume) an
 	 * emergency 150 ms in, which takes the info intents back out of the
-	 * ring, and are killed with SIGKILL 0..16 ms after that: before,
+	 * ring, and are killed with SIGKILL 0..40 ms after that: before,
 	 * during or after the DEFERRED records of the taken-back intents are
 	 * written and synced. Then one resume of both to the end. Asserted:
 	 * every recipient of both notices reached the server at least once,
@@ -894,7 +894,7 @@ Test(sender, kill_9_around_a_preemption_neither_skips_nor_double_sends_beyond_un
 	 * back intent is never sent, so it can only add to `uncertain` when
 	 * the kill beat its DEFERRED record, never to the duplicates). */
 	const uint32_t NI = 2000, NE = 300, W = 1024;
-	const unsigned kills[] = { 0, 1, 2, 4, 8, 16 };
+	const unsigned kills[] = { 0, 1, 2, 5, 15, 40 };
 	const size_t K = sizeof kills / sizeof kills[0];
 	char info[NOTICE_ID_SIZE];
 	struct arrival a = { 0 };
@@ -1005,8 +1005,9 @@ Test(sender, an_emergency_retrying_takes_back_only_a_few_intents_each_time)
 		             api->per_ordinal[0][o]);
 	cr_log_info("%llu info intents taken back for the emergency's first pass and its %u "
 	            "retries", (unsigned long long)ss.preempted, NE);
-	/* The first pass takes back ~500; each retry at most the short
-	 * ahead (20 at 1,000/s) plus what a pump's jitter adds. */
-	cr_assert_leq(ss.preempted, 600 + NE * 30, "%llu taken back",
+	/* The first pass takes back ~500; each retry about the short ahead
+	 * (20 at 1,000/s; ~19 measured), at most the burst more when the loop
+	 * falls behind. Without the bound: ~47,000. */
+	cr_assert_leq(ss.preempted, 600 + NE * 60, "%llu taken back",
 	              (unsigned long long)ss.preempted);
 }

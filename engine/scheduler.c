@@ -429,6 +429,24 @@ enum sched_pick_kind sched_next(struct sched *s, uint64_t now_ns, struct sched_p
 	return p->kind;
 }
 
+void sched_top(const struct sched *s, uint64_t now_ns, struct sched_top *out)
+{
+	out->ready = -1;
+	out->pending = -1;
+	for (int i = 0; i < SCHED_MAX_NOTICES; i++) {
+		const struct entry *e = &s->v[i];
+		if (!e->used || e->state != SCHED_ACTIVE || !has_work(e) ||
+		    (e->expires && now_ns >= e->expires))
+			continue;
+		if (e->prio > out->pending)
+			out->pending = e->prio;
+		if (e->prio > out->ready &&
+		    ((e->un > 0 && e->uheap[0].due <= now_ns) ||
+		     (e->n > 0 && e->heap[0].due <= now_ns) || e->next < e->horizon))
+			out->ready = e->prio;
+	}
+}
+
 int sched_state(const struct sched *s, int handle)
 {
 	const struct entry *e = cget(s, handle);

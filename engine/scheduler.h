@@ -188,6 +188,27 @@ struct sched_pick {
  */
 enum sched_pick_kind sched_next(struct sched *s, uint64_t now_ns, struct sched_pick *p);
 
+/* What sched_top reports: notice_priority levels, -1 for none. */
+struct sched_top {
+	int ready;      /* highest priority of an active notice with an item due
+	                   now: an uncertain or retry item whose time has come, or
+	                   a new ordinal below its horizon. The window is not
+	                   counted: a caller holding slots for lower notices (a
+	                   queue not yet on the wire) frees them by giving those
+	                   items back */
+	int pending;    /* highest priority of an active notice with anything
+	                   left to hand out, now or later (not drained) */
+};
+
+/*
+ * sched_top - the priorities above at now_ns (active notices only; one at
+ * or past its expiry counts for neither). Pure, O(notices). The sender
+ * uses it to take lower-priority picks back out of its queue when a
+ * higher notice has something to send, and to queue few lower picks while
+ * a higher notice still has work.
+ */
+void sched_top(const struct sched *s, uint64_t now_ns, struct sched_top *out);
+
 enum sched_notice_state {
 	SCHED_ACTIVE = 1,
 	SCHED_PAUSED = 2,

@@ -30,6 +30,15 @@
  *    durable front. Outcome records need no wait (a lost ACCEPTED leaves the
  *    ordinal uncertain, within the window), so when only outcomes are
  *    pending the commit is requested by a timer (commit_interval).
+ *  - Pre-emption: the ring is FIFO, so a higher-priority pick appended
+ *    behind ~SENDER_AHEAD_NS of lower intents would wait for all their
+ *    tokens. When sched_top says a notice has something due whose priority
+ *    is above some picks still in the ring, those picks are taken back
+ *    (ring_preempt: DEFERRED "not sent" in their journal, the same attempt
+ *    re-queued in the scheduler at once, the slot released) and the higher
+ *    notice's picks take the next tokens. While a higher notice still has
+ *    work, lower picks are journaled only SENDER_AHEAD_LOW_NS ahead, so
+ *    each later pre-emption takes back only a few.
  *  - The loop work happens in pump(), run from a zero-delay timer at most
  *    once per loop iteration (completions of one batch of events are all
  *    recorded first), so the per-message cost is one pass, not one per
@@ -41,12 +50,18 @@
  * Invariants:
  *  - n->pending counts SEND picks of notice n not yet released; every pick
  *    is released exactly once (outcome journaled, dropped, or skipped).
- *  - ring entries are in dispatch order; an entry whose notice stopped is
- *    marked dead and released when it reaches the front or at once.
+ *  - ring entries are in dispatch order; an entry taken back (notice
+ *    stopped, or pre-empted) is released at once and removed from the
+ *    ring; n->queued counts n's live entries in the ring.
+ *  - a ring entry was never handed to curl: taking it back can neither
+ *    skip its recipient (the journal says DEFERRED, or still DISPATCHED =
+ *    uncertain if the kill came before that record was written) nor send
+ *    it twice.
  *  - a notice is finished (journal closed, sched_remove) only when nothing
  *    of it is in the ring or in curl (pending == 0).
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 
 #include "sender.h"
@@ -115,6 +130,8 @@ struct snotice {
 	int sh;                 /* scheduler handle */
 	uint32_t count;
 	uint32_t pending;
+	uint32_t queued;        /* live entries of it in the ring */
+	int prio;               /* notice_priority */
 	struct wa_bytes params[NOTICE_PARAMS_MAX];
 	size_t nparams;
 	enum wa_msg_kind kind;
@@ -186,6 +203,8 @@ struct sender {
 };
 
 static void kick(struct sender *s);
+static void defer_pick(struct sender *s, struct snotice *n, uint32_t ordinal, uint16_t a,
+                       uint64_t until_wall, uint16_t flags);
 
 static inline uint64_t wall(const struct sender *s, uint64_t mono)
 {
@@ -473,6 +492,7 @@ int sender_add(struct sender *s, const char *id)
 	memcpy(n->id, id, NOTICE_ID_LEN + 1);
 	pthread_mutex_unlock(&s->reg_mu);
 	n->count = notice_rcpt_count(n->rcpt);
+	n->prio = notice_priority(n->def->category);
 	struct sched_notice_def d = {
 		.category = n->def->category,
 		.order = n->def->created_ms,
@@ -732,23 +752,95 @@ static void ring_pop(struct sender *s)
 	s->ring_len--;
 }
 
+/* Remove the dead entries, keeping the others in order. */
+static void ring_compact(struct sender *s)
+{
+	uint32_t w = 0;
+	for (uint32_t i = 0; i < s->ring_len; i++) {
+		struct sreq *q = ring_at(s, i);
+		if (q->kind == REQ_DEAD)
+			continue;
+		if (w != i)
+			*ring_at(s, w) = *q;
+		w++;
+	}
+	s->ring_len = w;
+}
+
+/* Take ring entry q back: it never went on the wire. Its intent is
+ * journaled (maybe durable), so record DEFERRED: "not sent, send again"
+ * rather than leaving it uncertain for a resume (a kill before that record
+ * is written leaves it uncertain: re-sent, counted, never skipped). With
+ * requeue (pre-emption) the scheduler hands it out again at once with the
+ * same attempt (it was not a retry; an uncertain re-send becomes a plain
+ * one, as a resume would make it of the DEFERRED record); else (the notice
+ * stops) only its slot is released. Call ring_compact afterwards. */
+static void ring_withdraw(struct sender *s, struct sreq *q, int requeue, uint64_t now)
+{
+	struct snotice *n = &s->notices[q->notice];
+	q->kind = REQ_DEAD;
+	n->queued--;
+	s->need_commit = 1;
+	int rc = n->local_err ? n->local_err
+	                      : journal_deferred(n->j, q->ordinal, 0, wall(s, now) / NS_MS, NULL);
+	if (requeue && rc == 0) {
+		defer_pick(s, n, q->ordinal, q->attempt, wall(s, now), 0);
+		return;
+	}
+	release(s, n);
+	if (requeue && rc && rc != BND_E_JOURNAL_FINAL && !n->local_err) {
+		bnd_log(BND_LOG_ERROR, MOD, "notice %s: journal append failed: %s", n->id,
+		        bnd_strerror(rc));
+		n->local_err = rc;
+		end_notice(s, n, NOTICE_STOPPED, NOTICE_REASON_LOCAL, rc, now);
+	}
+}
+
 /* Drop the ring entries of notice n (or of all notices when n is NULL):
- * they never went on the wire. Their intents are journaled (maybe durable),
- * so record DEFERRED: "not sent, send again" rather than leaving them
- * uncertain for a resume. */
+ * the notice stops (or the sender does). */
 static void ring_drop(struct sender *s, struct snotice *n, uint64_t now)
 {
 	for (uint32_t i = 0; i < s->ring_len; i++) {
 		struct sreq *q = ring_at(s, i);
-		if (q->kind != REQ_NOTICE || (n && &s->notices[q->notice] != n))
-			continue;
-		struct snotice *qn = &s->notices[q->notice];
-		if (!qn->local_err)
-			journal_deferred(qn->j, q->ordinal, 0, wall(s, now) / NS_MS, NULL);
-		q->kind = REQ_DEAD;
-		release(s, qn);
-		s->need_commit = 1;
+		if (q->kind == REQ_NOTICE && (!n || &s->notices[q->notice] == n))
+			ring_withdraw(s, q, 0, now);
 	}
+	ring_compact(s);
+}
+
+/* Take back the ring entries of notices below priority `top` and re-queue
+ * them: a notice of that priority has something to send, and must not
+ * wait behind their tokens. */
+static void ring_preempt(struct sender *s, int top, uint64_t now)
+{
+	for (uint32_t i = 0; i < s->ring_len; i++) {
+		struct sreq *q = ring_at(s, i);
+		if (q->kind == REQ_NOTICE && s->notices[q->notice].prio < top) {
+			ring_withdraw(s, q, 1, now);
+			s->st.preempted++;
+		}
+	}
+	ring_compact(s);
+}
+
+/* Pre-emption (design comment at the top): a notice has something due
+ * whose priority is above picks still queued in the ring: take them back. */
+static void preempt(struct sender *s, uint64_t now)
+{
+	if (s->active < 2 || !s->ring_len)
+		return;
+	int low = INT_MAX;
+	for (int i = 0; i < SCHED_MAX_NOTICES; i++) {
+		const struct snotice *n = &s->notices[i];
+		if (n->used && n->queued && n->prio < low)
+			low = n->prio;
+	}
+	if (low == INT_MAX)
+		return;
+	struct sched_top t;
+	sched_top(s->sched, wall(s, now), &t);
+	if (t.ready > low)
+		ring_preempt(s, t.ready, now);
 }
 
 /* ------------------------------------------------------------- outcomes */
@@ -1178,6 +1270,7 @@ static void send_ready(struct sender *s, uint64_t now)
 		*c = *q;
 		c->s = s;
 		ring_pop(s);
+		n->queued--;
 		int rc = build_and_send(s, c);
 		if (rc) {
 			/* Not on the wire: say so, and stop the notice (a request that
@@ -1209,9 +1302,19 @@ static void dispatch(struct sender *s, uint64_t now)
 			sched_set_horizon(s->sched, n->sh, journal_window_end(n->j));
 	}
 	while (s->ring_len < s->ring_cap && !s->draining) {
+		uint64_t ahead = SENDER_AHEAD_NS;
+		if (s->active > 1) {
+			/* The next pick is of a notice below one that still has
+			 * work: journal it only just ahead, so that a pre-emption
+			 * by that one takes back few intents. */
+			struct sched_top t;
+			sched_top(s->sched, now_wall, &t);
+			if (t.ready < t.pending)
+				ahead = SENDER_AHEAD_LOW_NS;
+		}
 		uint64_t at = limiter_ahead_ns(&s->lim, s->ring_len, now);
-		if (at > now + SENDER_AHEAD_NS) {
-			want_wake(s, at - SENDER_AHEAD_NS);
+		if (at > now + ahead) {
+			want_wake(s, at - ahead);
 			break;
 		}
 		struct sched_pick p;
@@ -1283,6 +1386,7 @@ static void dispatch(struct sender *s, uint64_t now)
 		                    .attempt = p.attempt, .flags = p.flags, .ordinal = p.ordinal,
 		                    .number = number, .ticket = ticket };
 		s->ring_len++;
+		n->queued++;
 	}
 	if (appended)
 		s->need_commit = 1;
@@ -1331,6 +1435,7 @@ static void pump(void *ud, uint64_t now)
 		else
 			want_wake(s, s->drain_deadline);
 	} else {
+		preempt(s, now);
 		send_ready(s, now);
 		dispatch(s, now);
 		/* Intents waiting for the disk: commit now. Only outcomes: within

@@ -21,7 +21,10 @@
  *     so a crash leaves at most `window` uncertain recipients; at most
  *     `connections` requests are inside curl at once;
  *   - opt-out is checked at dispatch time (store_get), expiry and cancel
- *     stop dispatching at once, an emergency pre-empts on the next pick;
+ *     stop dispatching at once, an emergency pre-empts on the next pick
+ *     and its first request takes the next token: picks of lower notices
+ *     not yet handed to curl are taken back (DEFERRED "not sent") and
+ *     re-queued;
  *   - campaign-wide API errors stop the notice, engine-wide ones every
  *     notice, each with its reason and code in the journal;
  *   - memory is flat: no per-recipient heap object (a ring of `window`
@@ -74,6 +77,11 @@ struct sender;
                                                 the limiter's tokens: hides
                                                 an fdatasync stall of up to
                                                 this (SENDER.md) */
+#define SENDER_AHEAD_LOW_NS (20ull * 1000000ull) /* the same for picks of a
+                                                notice while one of higher
+                                                priority still has work: few
+                                                intents to take back when it
+                                                pre-empts (SENDER.md) */
 #define SENDER_PROGRESS_DEFAULT_NS (1000ull * 1000000ull)
 #define SENDER_JOURNAL_BUFFER (4u << 20)     /* journal append buffer: covers
                                                 several fdatasyncs at 50k msg/s */
@@ -284,6 +292,9 @@ struct sender_stats {
 	uint64_t pair_limited;     /* 131056 answers */
 	uint64_t invalidated;      /* subscribers marked invalid (131026) */
 	uint64_t commits;          /* journal group commits */
+	uint64_t preempted;        /* intents taken back out of the ring, never
+	                              sent, because a notice of higher priority
+	                              had something to send (DEFERRED, re-queued) */
 	uint32_t in_flight;        /* requests inside curl now */
 	uint32_t window_used;      /* scheduler slots held now */
 	uint64_t rate_milli;       /* the limiter's current rate (0 = unlimited) */

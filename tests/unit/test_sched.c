@@ -580,3 +580,54 @@ Test(sched, dispatched_not_final_never_exceeds_the_window_across_crashes)
 	sched_close(&s);
 	cr_assert_gt(crashes, 30);
 }
+
+Test(sched, top_says_which_priorities_are_due_now_and_which_still_have_work)
+{
+	struct sched *s = NULL;
+	cr_assert_eq(sched_open(&s, SCHED_POLICY_FIFO, 2), 0);
+	struct sched_top t;
+	sched_top(s, 0, &t);
+	cr_assert_eq(t.ready, -1);
+	cr_assert_eq(t.pending, -1);
+	int info = add(s, NOTICE_CAT_INFO, 1, 3, 0);
+	int em = add(s, NOTICE_CAT_EMERGENCY, 2, 1, 500);
+	sched_top(s, 10, &t);
+	cr_assert_eq(t.ready, notice_priority(NOTICE_CAT_EMERGENCY));
+	cr_assert_eq(t.pending, notice_priority(NOTICE_CAT_EMERGENCY));
+	/* The window does not count: two info picks fill it, the emergency is
+	 * still ready (giving the info picks back frees the slots). */
+	struct sched_pick p;
+	cr_assert_eq(sched_pause(s, em), 0);
+	sched_top(s, 10, &t);
+	cr_assert_eq(t.ready, notice_priority(NOTICE_CAT_INFO), "a paused notice is not ready");
+	cr_assert_eq(t.pending, notice_priority(NOTICE_CAT_INFO));
+	send(s, 10);
+	send(s, 10);
+	cr_assert_eq(sched_next(s, 10, &p), SCHED_IDLE, "the window is full");
+	cr_assert_eq(sched_unpause(s, em), 0);
+	sched_top(s, 10, &t);
+	cr_assert_eq(t.ready, notice_priority(NOTICE_CAT_EMERGENCY));
+	/* Given back and re-queued at once: the info notice is ready again. */
+	cr_assert_eq(sched_release(s, info), 0);
+	cr_assert_eq(sched_defer(s, info, 1, 10, 0, 0), 0);
+	p = send(s, 10);
+	cr_assert_eq(p.notice, em, "the freed slot goes to the emergency");
+	sched_top(s, 10, &t);
+	cr_assert_eq(t.ready, notice_priority(NOTICE_CAT_INFO), "the emergency is drained");
+	cr_assert_eq(t.pending, notice_priority(NOTICE_CAT_INFO));
+	/* A retry due later: work pending, nothing ready. */
+	cr_assert_eq(sched_release(s, em), 0);
+	cr_assert_eq(sched_defer(s, em, 0, 400, 1, 0), 0);
+	cr_assert_eq(sched_release(s, info), 0);
+	cr_assert_eq(sched_release(s, info), BND_E_RANGE);
+	sched_top(s, 10, &t);
+	cr_assert_eq(t.pending, notice_priority(NOTICE_CAT_EMERGENCY));
+	cr_assert_eq(t.ready, notice_priority(NOTICE_CAT_INFO));
+	sched_top(s, 400, &t);
+	cr_assert_eq(t.ready, notice_priority(NOTICE_CAT_EMERGENCY), "the retry's time came");
+	/* At its expiry the emergency counts for neither. */
+	sched_top(s, 500, &t);
+	cr_assert_eq(t.pending, notice_priority(NOTICE_CAT_INFO));
+	cr_assert_eq(t.ready, notice_priority(NOTICE_CAT_INFO));
+	sched_close(&s);
+}

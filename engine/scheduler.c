@@ -433,9 +433,9 @@ void sched_top(const struct sched *s, uint64_t now_ns, struct sched_top *out)
 {
 	out->ready = -1;
 	out->pending = -1;
-	for (int i = 0; i < SCHED_MAX_NOTICES; i++) {
+	FOR_USED(s, i) {
 		const struct entry *e = &s->v[i];
-		if (!e->used || e->state != SCHED_ACTIVE || !has_work(e) ||
+		if (e->state != SCHED_ACTIVE || !has_work(e) ||
 		    (e->expires && now_ns >= e->expires))
 			continue;
 		if (e->prio > out->pending)

@@ -73,7 +73,7 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-	const char *url = NULL, *backend = "uring";
+	const char *url = NULL, *backend = "uring", *http = "curl";
 	int conns = 64, window = 0;
 	struct bench b = { .count = 200000 };
 	for (int i = 1; i + 1 < argc; i += 2) {
@@ -87,10 +87,12 @@ int main(int argc, char **argv)
 			b.count = atol(argv[i + 1]);
 		else if (!strcmp(argv[i], "--backend"))
 			backend = argv[i + 1];
+		else if (!strcmp(argv[i], "--http"))
+			http = argv[i + 1];
 	}
 	if (!url || conns < 1 || b.count < 1) {
 		fprintf(stderr, "usage: bench_loop --url URL --conns N --count M [--window W] "
-		                "[--backend uring|epoll]\n");
+		                "[--backend uring|epoll] [--http curl|native]\n");
 		return 2;
 	}
 	if (!window)
@@ -105,6 +107,7 @@ int main(int argc, char **argv)
 		.api_base = url, .version = "v25.0", .phone_number_id = "110000000000001",
 		.token = "bench-token", .window = (uint32_t)window, .connections = (uint32_t)conns,
 		.timeout_ms = 15000, .done = on_done,
+		.http = !strcmp(http, "native") ? WACLIENT_HTTP_NATIVE : WACLIENT_HTTP_CURL,
 	};
 	rc = waclient_open(&b.c, b.l, &cfg);
 	if (rc) {
@@ -128,10 +131,11 @@ int main(int argc, char **argv)
 	loop_stats_get(b.l, &ls);
 	struct waclient_stats ws;
 	waclient_stats_get(b.c, &ws);
-	printf("{\"prog\":\"loop_%s\",\"conns\":%d,\"window\":%d,\"count\":%ld,\"ok\":%ld,"
+	printf("{\"prog\":\"loop_%s_%s\",\"conns\":%d,\"window\":%d,\"count\":%ld,\"ok\":%ld,"
 	       "\"bad\":%ld,\"secs\":%.4f,\"msgs_per_s\":%.1f,\"cpu_us_per_msg\":%.3f,"
 	       "\"maxrss_kb\":%ld,\"iterations\":%llu,\"events\":%llu,\"connects\":%llu}\n",
-	       loop_backend_name(loop_backend(b.l)), conns, window, b.count, b.accepted,
+	       loop_backend_name(loop_backend(b.l)), waclient_http_name(waclient_http_used(b.c)),
+	       conns, window, b.count, b.accepted,
 	       b.count - b.accepted, secs, (double)b.count / secs, cpu * 1e6 / (double)b.count,
 	       r1.ru_maxrss, (unsigned long long)ls.iterations, (unsigned long long)ls.events,
 	       (unsigned long long)ws.connects);

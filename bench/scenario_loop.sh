@@ -5,8 +5,10 @@
 #
 # Peers, interleaved per connection count (A B C D A B C D ...), RUNS each:
 #   bare_epoll  bench_curl_bare --mode epoll   (curl_multi_socket_action + epoll)
-#   loop_uring  bench_loop --backend uring     (engine loop + waclient)
+#   loop_uring  bench_loop --backend uring     (engine loop + waclient on libcurl)
 #   loop_epoll  bench_loop --backend epoll
+#   native_uring bench_loop --backend uring --http native (waclient on h1)
+#   native_epoll bench_loop --backend epoll --http native
 #   bare_poll   bench_curl_bare --mode poll    (curl_multi_perform + curl_multi_poll)
 # and wrk against the same nginx as the machine's ceiling.
 # Every run must get COUNT 200s (the programs check; a wrong count fails the
@@ -62,6 +64,8 @@ for c in $CONNS; do
     run bare_epoll "$c" "$BARE" --url "$URL$BENCH_MSG_PATH" --conns "$c" --count "$COUNT" --mode epoll
     run loop_uring "$c" "$LOOP" --url "$URL" --conns "$c" --count "$COUNT" --backend uring
     run loop_epoll "$c" "$LOOP" --url "$URL" --conns "$c" --count "$COUNT" --backend epoll
+    run native_uring "$c" "$LOOP" --url "$URL" --conns "$c" --count "$COUNT" --backend uring --http native
+    run native_epoll "$c" "$LOOP" --url "$URL" --conns "$c" --count "$COUNT" --backend epoll --http native
     run bare_poll "$c" "$BARE" --url "$URL$BENCH_MSG_PATH" --conns "$c" --count "$COUNT" --mode poll
   done
 done
@@ -69,7 +73,7 @@ done
 # Aggregate: median/min/max per (name, conns, metric); ratios of medians.
 BENCH_RATIOS=""
 for c in $CONNS; do
-  for n in bare_epoll bare_poll loop_uring loop_epoll; do
+  for n in bare_epoll bare_poll loop_uring loop_epoll native_uring native_epoll; do
     for m in msgs_per_s cpu_us_per_msg maxrss_kb; do
       bench_add_metric "$RES" "$n" "$c" "$m"
     done
@@ -85,6 +89,12 @@ for c in $CONNS; do
   bench_add_ratio "c${c}_epoll_vs_bare_cpu" "$epc" "$bac"
   bench_add_ratio "c${c}_uring_vs_epoll_rate" "$ur" "$ep"
   bench_add_ratio "c${c}_uring_vs_epoll_cpu" "$urc" "$epc"
+  eval "nu=\$M_native_uring_${c}_msgs_per_s; ne=\$M_native_epoll_${c}_msgs_per_s"
+  eval "nuc=\$M_native_uring_${c}_cpu_us_per_msg; nec=\$M_native_epoll_${c}_cpu_us_per_msg"
+  bench_add_ratio "c${c}_native_uring_vs_curl_uring_rate" "$nu" "$ur"
+  bench_add_ratio "c${c}_native_uring_vs_curl_uring_cpu" "$nuc" "$urc"
+  bench_add_ratio "c${c}_native_uring_vs_native_epoll_rate" "$nu" "$ne"
+  bench_add_ratio "c${c}_native_uring_vs_native_epoll_cpu" "$nuc" "$nec"
 done
 printf '{"scenario":"loop","params":{"count":%s,"runs":%s,"conns":"%s","nginx_workers":1,"http":"1.1 keep-alive","pinning":"%s","load_at_start":"%s","targets":"loop >= 0.9x bare rate, <= 1.1x bare cpu; uring >= epoll"},"metrics":{%s},"ratios":{%s},"notes":"ratios are of medians; the floor (bare) is the better of bare_epoll and bare_poll on each metric; every run checked %s 200s"}\n' \
   "$COUNT" "$RUNS" "$CONNS" "$PIN_DESC" "$LOAD0" "$BENCH_METRICS" "$BENCH_RATIOS" "$COUNT"

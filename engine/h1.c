@@ -988,8 +988,14 @@ static ssize_t read_some(struct h1_conn *c)
 	struct h1 *h = c->h;
 	if (c->ssl) {
 		int n = SSL_read(c->ssl, h->rbuf, (int)sizeof h->rbuf);
-		if (n > 0)
+		if (n > 0) {
+			/* A read that wanted to write is done: stop waiting for OUT
+			 * unless the request itself still has bytes to go. */
+			if ((c->watching & LOOP_OUT) && (!c->req || c->woff == h->head_len +
+			    c->req->clen_len + c->req->body_len))
+				watch(c, LOOP_IN);
 			return n;
+		}
 		int e = SSL_get_error(c->ssl, n), again;
 		unsigned ev = tls_events(c->ssl, n, &again);
 		ERR_clear_error();

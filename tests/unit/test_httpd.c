@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1093,4 +1094,119 @@ Test(httpd, connection_limit_holds_new_clients_off)
 	}
 	cr_assert(served);
 	stop_server();
+}
+
+/* ------------------------------------------------------------------ */
+/* Quiesce under load: the libmicrohttpd race                          */
+
+/*
+ * Hammer threads connect, ask GET /healthz with "Connection: close" and
+ * read to the end, over and over, to whatever port hm_port holds (0:
+ * idle). They keep the server's threads busy in their event loop, and
+ * with a small conn_max at the connection limit, while the test quiesces.
+ */
+static atomic_int hm_stop;
+static atomic_int hm_port;
+static atomic_long hm_ok, hm_refused;
+
+static void *hammer(void *arg)
+{
+	(void)arg;
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	while (!atomic_load(&hm_stop)) {
+		int port = atomic_load(&hm_port);
+		if (port == 0) {
+			sleep_ms(1);
+			continue;
+		}
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			break;
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+			atomic_fetch_add(&hm_refused, 1);
+			close(fd);
+			sched_yield();
+			continue;
+		}
+		char buf[512] = "";
+		if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1)) {
+			wait_closed(fd, 1000, buf, sizeof buf);
+			if (strstr(buf, " 200 OK"))
+				atomic_fetch_add(&hm_ok, 1);
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Send one request on fd and wait (2 s at most) for its 200. */
+static int keepalive_get(int fd, int last)
+{
+	const char *req = last ? "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	                       : "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	char buf[1024] = "";
+	size_t got = 0;
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req))
+		return 0;
+	uint64_t end = now_ms() + 2000;
+	while (now_ms() < end && !strstr(buf, "ok\n")) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+	return strstr(buf, " 200 OK") != NULL;
+}
+
+Test(httpd, quiesce_under_load_and_at_the_connection_limit, .timeout = 30)
+{
+	/*
+	 * Many server lives, each quiesced while three clients hammer it, half
+	 * of them at a connection limit of 2 (so the server's threads keep
+	 * switching their listening on and off). libmicrohttpd 0.9.75's own
+	 * MHD_quiesce_daemon raced its epoll threads here and aborted the
+	 * process ("Failed to remove listen FD from epoll set"). Each life
+	 * also checks the quiesce contract: an open keep-alive connection is
+	 * still served, a new one is refused, drain and close work.
+	 */
+	pthread_t t[3];
+	atomic_store(&hm_stop, 0);
+	atomic_store(&hm_port, 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, hammer, NULL), 0);
+	uint64_t end = now_ms() + 4000;
+	int lives = 0;
+	while (now_ms() < end && lives < 1000) {
+		struct httpd_opts o = { .threads = 2, .conn_max = (lives & 1) ? 2 : 64 };
+		start_server(&o);
+		long ok0 = atomic_load(&hm_ok);
+		atomic_store(&hm_port, httpd_port(srv));
+		int fd = raw_connect();
+		cr_assert_geq(fd, 0);
+		cr_assert(keepalive_get(fd, 0), "life %d: first answer on the kept connection", lives);
+		for (int i = 0; i < 200 && atomic_load(&hm_ok) == ok0; i++)
+			sleep_ms(1);   /* the hammers are being served (usually at once) */
+		httpd_quiesce(srv);
+		cr_assert(keepalive_get(fd, 1), "life %d: kept connection served after quiesce", lives);
+		cr_assert(wait_closed(fd, 2000, NULL, 0));
+		close(fd);
+		cr_assert_lt(raw_connect(), 0, "life %d: new connection after quiesce", lives);
+		cr_assert_eq(httpd_drain(srv, 2000), 0);
+		atomic_store(&hm_port, 0);
+		stop_server();
+		lives++;
+	}
+	atomic_store(&hm_stop, 1);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	cr_log_info("quiesce stress: %d lives, %ld answers, %ld refused connects", lives,
+	            atomic_load(&hm_ok), atomic_load(&hm_refused));
+	cr_assert_geq(lives, 10);
+	cr_assert_gt(atomic_load(&hm_ok), lives);   /* the hammers were served */
 }

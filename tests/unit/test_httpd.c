@@ -1210,3 +1210,62 @@ Test(httpd, quiesce_under_load_and_at_the_connection_limit, .timeout = 30)
 	cr_assert_geq(lives, 10);
 	cr_assert_gt(atomic_load(&hm_ok), lives);   /* the hammers were served */
 }
+
+/* bind() a plain socket (no SO_REUSEADDR) to 127.0.0.1:port: 0 or errno. */
+static int plain_bind_errno(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	cr_assert_geq(fd, 0);
+	int e = bind(fd, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : errno;
+	close(fd);
+	return e;
+}
+
+Test(httpd, quiesce_keeps_the_descriptor_and_an_explicit_port_until_close)
+{
+	/* The quiesced socket is shut down, not closed: with an explicit port
+	 * (as in production) the port stays bound until httpd_close. */
+	struct httpd_opts o = { 0 };
+	char spec[32];
+	int opened = 0;
+	for (int attempt = 0; attempt < 20 && !opened; attempt++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in a = { .sin_family = AF_INET,
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t al = sizeof a;
+		cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+		cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+		close(fd);   /* a free port, most likely still free just below */
+		snprintf(spec, sizeof spec, "127.0.0.1:%u", ntohs(a.sin_port));
+		o.listen = spec;
+		opened = httpd_open(&srv, &o) == 0;
+	}
+	cr_assert(opened);
+	cr_assert_eq(httpd_route(srv, HTTPD_GET, "/healthz", 0, h_health, NULL), 0);
+	cr_assert_eq(httpd_start(srv), 0);
+	uint16_t port = httpd_port(srv);
+	snprintf(base, sizeof base, "http://127.0.0.1:%u", port);
+	struct resp r;
+	http("GET", "/healthz", NULL, NULL, 0, &r);
+	cr_assert_eq(r.status, 200);
+	resp_free(&r);
+	httpd_quiesce(srv);
+	cr_assert_lt(raw_connect(), 0, "refused after quiesce");
+	cr_assert_eq(plain_bind_errno(port), EADDRINUSE, "port still ours after quiesce");
+	httpd_close(&srv);
+	cr_assert_eq(plain_bind_errno(port), 0, "port free after close");
+}
+
+Test(httpd, quiesce_before_start_never_accepts)
+{
+	struct httpd_opts o = { .listen = "127.0.0.1:0" };
+	cr_assert_eq(httpd_open(&srv, &o), 0);
+	cr_assert_eq(httpd_route(srv, HTTPD_GET, "/healthz", 0, h_health, NULL), 0);
+	httpd_quiesce(srv);
+	cr_assert_eq(httpd_start(srv), 0);
+	cr_assert_lt(raw_connect(), 0, "refused: quiesced before the start");
+	httpd_close(&srv);
+	cr_assert_null(srv);
+}

@@ -1164,7 +1164,7 @@ static int keepalive_get(int fd, int last)
 	return strstr(buf, " 200 OK") != NULL;
 }
 
-Test(httpd, quiesce_under_load_and_at_the_connection_limit, .timeout = 30)
+Test(httpd, quiesce_under_load_and_at_the_connection_limit)
 {
 	/*
 	 * Many server lives, each quiesced while three clients hammer it, half

@@ -58,8 +58,9 @@
  * backlog, and a closing connection wakes it. It counts exactly: the
  * connections it gave MHD minus those MHD reported closed
  * (MHD_OPTION_NOTIFY_CONNECTION). MHD's own limit is set well above
- * conn_max and is never reached: MHD 0.9.75 refusing an added connection
- * over its limit leaves a mutex locked, and MHD_stop_daemon then hangs.
+ * conn_max and is never reached: after MHD 0.9.75 refuses an added
+ * connection over its limit, its thread deadlocks on its own mutex and
+ * MHD_stop_daemon hangs.
  * MHD_add_connection still refuses (and closes) a connection over the
  * per-IP limit.
  */
@@ -438,8 +439,16 @@ static void *acceptor_main(void *arg)
 		};
 		int n = poll(p, 2, at_limit ? 100 : -1);
 		atomic_store(&h->acc_waiting, 0);
-		if (n < 0 && errno != EINTR)
-			break;   /* EFAULT/EINVAL/ENOMEM: cannot happen with these args */
+		if (n < 0) {
+			/* EINTR, or ENOMEM: never give up accepting, back off. */
+			if (errno != EINTR && (h->acc_errors++ & 1023) == 0)
+				bnd_log(BND_LOG_WARN, "httpd", "poll: %s", strerror(errno));
+			if (errno != EINTR) {
+				struct timespec ts = { 0, 10 * 1000000 };
+				nanosleep(&ts, NULL);
+			}
+			continue;
+		}
 		if (p[0].revents & POLLIN) {
 			uint64_t v;
 			ssize_t r = read(h->wake_fd, &v, sizeof v);
@@ -492,10 +501,12 @@ int httpd_start(struct httpd *h)
 		flags |= MHD_USE_TURBO;
 	/* conn_max is enforced by the acceptor, exactly: it counts the
 	 * connections it gave MHD minus those MHD reported closed. MHD's own
-	 * limit is set 4 times above it in every pool thread, because MHD
-	 * 0.9.75 refusing an added connection over its limit in the server
-	 * thread leaves a mutex locked, and MHD_stop_daemon then hangs for
-	 * ever (reproduced: 4 connections added to a limit of 2). MHD counts a
+	 * limit is set 4 times above it in every pool thread, because when MHD
+	 * 0.9.75's server thread refuses an added connection over its limit,
+	 * that thread later blocks on a mutex it still holds and
+	 * MHD_stop_daemon hangs for ever (reproduced: 4 connections added
+	 * at once to a limit of 2; gdb: the mutex's owner is the blocked
+	 * thread). MHD counts a
 	 * closed connection until its thread's next clean-up, so it can hold
 	 * more than conn_max for a moment; 4x leaves room for that. */
 	unsigned pool = h->o.threads > 1 && !h->o.thread_per_connection ? h->o.threads : 1;

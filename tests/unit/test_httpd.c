@@ -1169,7 +1169,7 @@ Test(httpd, quiesce_under_load_and_at_the_connection_limit)
 	/*
 	 * Many server lives, each quiesced while three clients hammer it, half
 	 * of them at a connection limit of 2 (so the server's threads keep
-	 * switching their listening on and off). libmicrohttpd 0.9.75's own
+	 * switching their listening on and off), in every threading mode. libmicrohttpd 0.9.75's own
 	 * MHD_quiesce_daemon raced its epoll threads here and aborted the
 	 * process ("Failed to remove listen FD from epoll set"). Each life
 	 * also checks the quiesce contract: an open keep-alive connection is
@@ -1183,7 +1183,11 @@ Test(httpd, quiesce_under_load_and_at_the_connection_limit)
 	uint64_t end = now_ms() + 4000;
 	int lives = 0;
 	while (now_ms() < end && lives < 1000) {
-		struct httpd_opts o = { .threads = 2, .conn_max = (lives & 1) ? 2 : 64 };
+		/* lives 0, 1, 2, 3 mod 4: epoll pool; the same at conn_max 2;
+		 * turbo; one thread per connection at conn_max 2. */
+		struct httpd_opts o = { .threads = 2, .conn_max = (lives & 1) ? 2 : 64,
+		                        .turbo = (lives & 3) == 2,
+		                        .thread_per_connection = (lives & 3) == 3 };
 		start_server(&o);
 		long ok0 = atomic_load(&hm_ok);
 		atomic_store(&hm_port, httpd_port(srv));

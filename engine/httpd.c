@@ -34,8 +34,37 @@
  * because stopping MHD with suspended connections is undefined behaviour.
  *
  * The listening socket is created here (not by MHD) so that the bound port
- * and bind errors (-EADDRINUSE) are known at httpd_open.
+ * and bind errors (-EADDRINUSE) are known at httpd_open, and it is never
+ * given to MHD: MHD runs with MHD_USE_NO_LISTEN_SOCKET and our own acceptor
+ * thread hands each accepted socket to it with MHD_add_connection. The
+ * reason is httpd_quiesce. MHD_quiesce_daemon on an epoll daemon with its
+ * own threads removes the listening socket from the threads' epoll sets
+ * from the calling thread while those threads remove it too (their
+ * "connection limit reached / quiesced" branch); the loser's epoll_ctl
+ * gets ENOENT and MHD 0.9.75 calls abort() ("Failed to remove listen FD
+ * from epoll set"; an open MHD defect, hit about once in 20 test runs and
+ * in 19 of 20 runs of the stress test). Shutting the listening socket down
+ * under MHD instead is no cure: the socket then polls EPOLLHUP for ever,
+ * MHD skips it and spins at 100% CPU in every thread until stopped
+ * (measured). With the acceptor, quiescing is ours alone: wake the
+ * acceptor, join it, then shutdown(SHUT_RDWR) the socket, which makes the
+ * kernel refuse new clients (and reset the ones still in the backlog) while
+ * the descriptor stays open until httpd_close. MHD never sees a listening
+ * socket, so none of its listen-socket code (and no MHD_quiesce_daemon)
+ * runs. See engine/SERVICE.md "Shutdown".
+ *
+ * The acceptor keeps MHD's connection limit behaviour: at conn_max open
+ * connections it stops accepting, so further clients wait in the kernel
+ * backlog, and a closing connection wakes it. It counts exactly: the
+ * connections it gave MHD minus those MHD reported closed
+ * (MHD_OPTION_NOTIFY_CONNECTION). MHD's own limit is set well above
+ * conn_max and is never reached: after MHD 0.9.75 refuses an added
+ * connection over its limit, its thread deadlocks on its own mutex and
+ * MHD_stop_daemon hangs.
+ * MHD_add_connection still refuses (and closes) a connection over the
+ * per-IP limit.
  */
+#define _GNU_SOURCE   /* accept4 */
 #include "httpd.h"
 
 #include <arpa/inet.h>
@@ -48,6 +77,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
+#include <poll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,8 +97,15 @@ struct route {
 
 struct httpd {
 	struct MHD_Daemon *d;
-	int lfd;            /* listening socket; -1 once MHD owns or we closed it */
-	int lfd_quiesced;   /* MHD gave it back: we close it after stopping */
+	int lfd;            /* listening socket: ours, closed by httpd_close */
+	int wake_fd;        /* eventfd: wakes the acceptor (quiesce, a close) */
+	pthread_t acceptor;
+	int acceptor_running;   /* started and not yet joined */
+	atomic_int acc_stop;    /* the acceptor must return */
+	atomic_int acc_waiting; /* the acceptor sleeps at conn_max: wake on close */
+	uint64_t acc_handed;    /* acceptor only: connections given to MHD */
+	atomic_uint_fast64_t conn_closed;  /* MHD's "connection closed" calls */
+	uint64_t acc_errors;    /* acceptor only: accept errors seen */
 	uint16_t port;
 	struct httpd_opts o;
 	struct route routes[HTTPD_ROUTES_MAX];
@@ -237,6 +275,7 @@ int httpd_open(struct httpd **out, const struct httpd_opts *opts)
 	if (!h)
 		return BND_E_NOMEM;
 	h->lfd = -1;
+	h->wake_fd = -1;
 	h->o = *opts;
 	h->o.listen = NULL;   /* not kept: the caller owns the string */
 	if (!h->o.threads)
@@ -258,12 +297,19 @@ int httpd_open(struct httpd **out, const struct httpd_opts *opts)
 		rc = BND_E_NOMEM;
 		goto fail;
 	}
+	h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->wake_fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
 	rc = listen_on(&ss, sslen, &h->lfd, &h->port);
 	if (rc)
 		goto fail;
 	*out = h;
 	return 0;
 fail:
+	if (h->wake_fd >= 0)
+		close(h->wake_fd);
 	if (h->r404)
 		MHD_destroy_response(h->r404);
 	bnd_free(h);
@@ -311,41 +357,191 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe);
 
+/* ------------------------------------------------------------------ */
+/* The acceptor                                                        */
+
+static void wake_acceptor(struct httpd *h)
+{
+	uint64_t one = 1;
+	/* EAGAIN: the counter is already non-zero, the wake is pending. */
+	ssize_t n = write(h->wake_fd, &one, sizeof one);
+	(void)n;
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a closed connection frees a place under
+ * conn_max and wakes the acceptor when it sleeps at the limit. Runs on
+ * MHD's threads. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct httpd *h = cls;
+	(void)conn;
+	(void)socket_ctx;
+	if (code != MHD_CONNECTION_NOTIFY_CLOSED)
+		return;
+	atomic_fetch_add(&h->conn_closed, 1);
+	if (atomic_load(&h->acc_waiting))
+		wake_acceptor(h);
+}
+
+/* Connections given to MHD and not yet reported closed (acceptor only). */
+static uint64_t open_connections(struct httpd *h)
+{
+	return h->acc_handed - atomic_load(&h->conn_closed);
+}
+
+/* Accept what the backlog holds (16 at most, then poll again) while under
+ * the limit. Returns -1 when accept failed for want of descriptors or
+ * memory (the caller backs off), else 0. */
+static int accept_some(struct httpd *h)
+{
+	for (int i = 0; i < 16 && !atomic_load(&h->acc_stop); i++) {
+		if (open_connections(h) >= h->o.conn_max)
+			return 0;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int fd = accept4(h->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO ||
+			    errno == EPERM)
+				continue;   /* that client is gone (or filtered): the next */
+			if ((h->acc_errors++ & 1023) == 0)
+				bnd_log(BND_LOG_WARN, "httpd", "accept: %s", strerror(errno));
+			return -1;   /* EMFILE, ENFILE, ENOBUFS, ENOMEM */
+		}
+		/* MHD owns fd from here. It refuses (and closes) only for the
+		 * per-IP limit or want of memory, and says why through on_log. */
+		if (MHD_add_connection(h->d, fd, (struct sockaddr *)&ss, sl) == MHD_YES)
+			h->acc_handed++;
+	}
+	return 0;
+}
+
+static void *acceptor_main(void *arg)
+{
+	struct httpd *h = arg;
+	while (!atomic_load(&h->acc_stop)) {
+		/* At the limit, the listening socket is left out of the poll so
+		 * that new clients wait in the kernel backlog, as MHD itself does;
+		 * a closing connection wakes us. The flag is raised before the
+		 * count is read again, so a close in between is not missed; the
+		 * timeout is only a safety net. */
+		int at_limit = open_connections(h) >= h->o.conn_max;
+		if (at_limit) {
+			atomic_store(&h->acc_waiting, 1);
+			at_limit = open_connections(h) >= h->o.conn_max;
+		}
+		struct pollfd p[2] = {
+			{ .fd = h->wake_fd, .events = POLLIN },
+			{ .fd = at_limit ? -1 : h->lfd, .events = POLLIN },
+		};
+		int n = poll(p, 2, at_limit ? 100 : -1);
+		atomic_store(&h->acc_waiting, 0);
+		if (n < 0) {
+			/* EINTR, or ENOMEM: never give up accepting, back off. */
+			if (errno != EINTR && (h->acc_errors++ & 1023) == 0)
+				bnd_log(BND_LOG_WARN, "httpd", "poll: %s", strerror(errno));
+			if (errno != EINTR) {
+				struct timespec ts = { 0, 10 * 1000000 };
+				nanosleep(&ts, NULL);
+			}
+			continue;
+		}
+		if (p[0].revents & POLLIN) {
+			uint64_t v;
+			ssize_t r = read(h->wake_fd, &v, sizeof v);
+			(void)r;
+		}
+		if (atomic_load(&h->acc_stop))
+			break;
+		if ((p[1].revents & POLLIN) && accept_some(h) < 0) {
+			struct timespec ts = { 0, 10 * 1000000 };   /* out of fds: back off */
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+/* Stop accepting: join the acceptor, then stop the socket listening. */
+static void stop_accepting(struct httpd *h)
+{
+	if (h->acceptor_running) {
+		atomic_store(&h->acc_stop, 1);
+		wake_acceptor(h);
+		pthread_join(h->acceptor, NULL);
+		h->acceptor_running = 0;
+	}
+	/* On Linux shutdown() of a listening socket stops the listening: new
+	 * clients are refused (RST) and those still in the backlog are reset,
+	 * while the descriptor, and with an explicit port the port, stay ours
+	 * until httpd_close. */
+	shutdown(h->lfd, SHUT_RDWR);
+}
+
+/* ------------------------------------------------------------------ */
+/* Server life cycle, continued                                        */
+
 int httpd_start(struct httpd *h)
 {
 	if (!h)
 		return BND_E_INVAL;
 	if (h->started)
 		return BND_E_HTTPD_ROUTE;
+	/* MHD_USE_NO_LISTEN_SOCKET: connections come from our acceptor only
+	 * (see the top of this file). MHD_add_connection needs MHD_USE_ITC to
+	 * wake the server thread (MHD_ALLOW_SUSPEND_RESUME includes it). */
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-	                 MHD_USE_ERROR_LOG;
+	                 MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (h->o.thread_per_connection)
 		flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-		        MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+		        MHD_USE_POLL | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG;
 	if (h->o.turbo)
 		flags |= MHD_USE_TURBO;
+	/* conn_max is enforced by the acceptor, exactly: it counts the
+	 * connections it gave MHD minus those MHD reported closed. MHD's own
+	 * limit is set 4 times above it in every pool thread, because when MHD
+	 * 0.9.75's server thread refuses an added connection over its limit,
+	 * that thread later blocks on a mutex it still holds and
+	 * MHD_stop_daemon hangs for ever (reproduced: 4 connections added
+	 * at once to a limit of 2; gdb: the mutex's owner is the blocked
+	 * thread). MHD counts a
+	 * closed connection until its thread's next clean-up, so it can hold
+	 * more than conn_max for a moment; 4x leaves room for that. */
+	unsigned pool = h->o.threads > 1 && !h->o.thread_per_connection ? h->o.threads : 1;
+	unsigned mhd_limit = h->o.conn_max > (1u << 20) / (4 * pool) ? (1u << 20)
+	                   : h->o.conn_max * 4 * pool;
 	/* The logger goes first so that MHD's remarks about later options
 	 * reach the log hook instead of stderr. One thread is MHD's internal
 	 * polling thread itself: no pool. */
 	h->d = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, h,
 		MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)h->lfd,
-		MHD_OPTION_THREAD_POOL_SIZE,
-		(unsigned int)(h->o.threads > 1 && !h->o.thread_per_connection ? h->o.threads : 0),
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->o.conn_max,
+		MHD_OPTION_THREAD_POOL_SIZE, pool > 1 ? pool : 0u,
+		MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)h->o.per_ip_conn_max,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->o.idle_timeout_s,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->o.conn_memory,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
 		MHD_OPTION_END);
 	if (!h->d)
 		return BND_E_HTTPD_START;
 	h->started = 1;
 	if (atomic_load(&h->quiesced)) {
-		atomic_store(&h->quiesced, 0);
-		httpd_quiesce(h);
+		stop_accepting(h);   /* quiesced before the start: never accept */
+		return 0;
 	}
+	int rc = pthread_create(&h->acceptor, NULL, acceptor_main, h);
+	if (rc) {
+		bnd_log(BND_LOG_WARN, "httpd", "start: acceptor thread: %s", strerror(rc));
+		MHD_stop_daemon(h->d);
+		h->d = NULL;
+		h->started = 0;
+		return BND_E_HTTPD_START;
+	}
+	h->acceptor_running = 1;
 	return 0;
 }
 
@@ -358,17 +554,8 @@ void httpd_quiesce(struct httpd *h)
 {
 	if (!h || atomic_exchange(&h->quiesced, 1))
 		return;
-	if (h->d) {
-		MHD_socket s = MHD_quiesce_daemon(h->d);
-		if (s != MHD_INVALID_SOCKET) {
-			h->lfd_quiesced = 1;   /* ours again, closed after stop */
-			/* MHD threads may still hold the fd, so it cannot be closed
-			 * before MHD_stop_daemon; shutdown stops the listening on
-			 * Linux, so new clients are refused instead of waiting in a
-			 * backlog nobody accepts from. */
-			shutdown(s, SHUT_RDWR);
-		}
-	}
+	if (h->started)
+		stop_accepting(h);
 }
 
 int httpd_drain(struct httpd *h, unsigned timeout_ms)
@@ -399,11 +586,9 @@ void httpd_close(struct httpd **hp)
 			bnd_log(BND_LOG_WARN, "httpd", "close: %llu request(s) still unanswered",
 			        (unsigned long long)atomic_load(&h->in_flight));
 		MHD_stop_daemon(h->d);
-		if (h->lfd_quiesced)
-			close(h->lfd);
-	} else if (h->lfd >= 0) {
-		close(h->lfd);
 	}
+	close(h->lfd);   /* only now: the port stays ours until here */
+	close(h->wake_fd);
 	MHD_destroy_response(h->r404);
 	bnd_free(h);
 }

@@ -13,6 +13,8 @@
  *
  * Threads: libmicrohttpd's epoll mode with an internal pool of
  * opts.threads threads; handlers run on those threads, several at once.
+ * One more thread of ours accepts connections and hands them to that pool
+ * (libmicrohttpd never sees the listening socket; see httpd_quiesce).
  * Limits: connections in total and per IP, an idle timeout per connection,
  * a deadline for receiving a body, a header memory cap per connection.
  * See docs/WEBHOOK.md for the life cycle and the measurements behind the
@@ -123,7 +125,12 @@ uint16_t httpd_port(const struct httpd *h);
 
 /*
  * httpd_quiesce - stop accepting new connections; open ones are served to
- * the end. Safe to call more than once. Thread-safe.
+ * the end. Joins the acceptor thread, then shuts the listening socket down:
+ * new clients are refused (ECONNREFUSED), clients still in the backlog are
+ * reset. The socket stays open (and an explicit port bound) until
+ * httpd_close. Never calls MHD_quiesce_daemon (it races libmicrohttpd's
+ * epoll threads and can abort the process). Before httpd_start: the server
+ * will start without accepting. Safe to call more than once. Thread-safe.
  */
 void httpd_quiesce(struct httpd *h);
 

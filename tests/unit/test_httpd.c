@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1093,4 +1094,182 @@ Test(httpd, connection_limit_holds_new_clients_off)
 	}
 	cr_assert(served);
 	stop_server();
+}
+
+/* ------------------------------------------------------------------ */
+/* Quiesce under load: the libmicrohttpd race                          */
+
+/*
+ * Hammer threads connect, ask GET /healthz with "Connection: close" and
+ * read to the end, over and over, to whatever port hm_port holds (0:
+ * idle). They keep the server's threads busy in their event loop, and
+ * with a small conn_max at the connection limit, while the test quiesces.
+ */
+static atomic_int hm_stop;
+static atomic_int hm_port;
+static atomic_long hm_ok, hm_refused;
+
+static void *hammer(void *arg)
+{
+	(void)arg;
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	while (!atomic_load(&hm_stop)) {
+		int port = atomic_load(&hm_port);
+		if (port == 0) {
+			sleep_ms(1);
+			continue;
+		}
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			break;
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+			atomic_fetch_add(&hm_refused, 1);
+			close(fd);
+			sched_yield();
+			continue;
+		}
+		char buf[512] = "";
+		if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof req - 1)) {
+			wait_closed(fd, 1000, buf, sizeof buf);
+			if (strstr(buf, " 200 OK"))
+				atomic_fetch_add(&hm_ok, 1);
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Send one request on fd and wait (2 s at most) for its 200. */
+static int keepalive_get(int fd, int last)
+{
+	const char *req = last ? "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	                       : "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+	char buf[1024] = "";
+	size_t got = 0;
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req))
+		return 0;
+	uint64_t end = now_ms() + 2000;
+	while (now_ms() < end && !strstr(buf, "ok\n")) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		ssize_t n = recv(fd, buf + got, sizeof buf - 1 - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		buf[got] = '\0';
+	}
+	return strstr(buf, " 200 OK") != NULL;
+}
+
+Test(httpd, quiesce_under_load_and_at_the_connection_limit)
+{
+	/*
+	 * Many server lives, each quiesced while three clients hammer it, half
+	 * of them at a connection limit of 2 (so the server's threads keep
+	 * switching their listening on and off), in every threading mode. libmicrohttpd 0.9.75's own
+	 * MHD_quiesce_daemon raced its epoll threads here and aborted the
+	 * process ("Failed to remove listen FD from epoll set"). Each life
+	 * also checks the quiesce contract: an open keep-alive connection is
+	 * still served, a new one is refused, drain and close work.
+	 */
+	pthread_t t[3];
+	atomic_store(&hm_stop, 0);
+	atomic_store(&hm_port, 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(pthread_create(&t[i], NULL, hammer, NULL), 0);
+	uint64_t end = now_ms() + 4000;
+	int lives = 0;
+	while (now_ms() < end && lives < 1000) {
+		/* lives 0, 1, 2, 3 mod 4: epoll pool; the same at conn_max 2;
+		 * turbo; one thread per connection at conn_max 2. */
+		struct httpd_opts o = { .threads = 2, .conn_max = (lives & 1) ? 2 : 64,
+		                        .turbo = (lives & 3) == 2,
+		                        .thread_per_connection = (lives & 3) == 3 };
+		start_server(&o);
+		long ok0 = atomic_load(&hm_ok);
+		atomic_store(&hm_port, httpd_port(srv));
+		int fd = raw_connect();
+		cr_assert_geq(fd, 0);
+		cr_assert(keepalive_get(fd, 0), "life %d: first answer on the kept connection", lives);
+		for (int i = 0; i < 200 && atomic_load(&hm_ok) == ok0; i++)
+			sleep_ms(1);   /* the hammers are being served (usually at once) */
+		httpd_quiesce(srv);
+		cr_assert(keepalive_get(fd, 1), "life %d: kept connection served after quiesce", lives);
+		cr_assert(wait_closed(fd, 2000, NULL, 0));
+		close(fd);
+		cr_assert_lt(raw_connect(), 0, "life %d: new connection after quiesce", lives);
+		cr_assert_eq(httpd_drain(srv, 2000), 0);
+		atomic_store(&hm_port, 0);
+		stop_server();
+		lives++;
+	}
+	atomic_store(&hm_stop, 1);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	cr_log_info("quiesce stress: %d lives, %ld answers, %ld refused connects", lives,
+	            atomic_load(&hm_ok), atomic_load(&hm_refused));
+	cr_assert_geq(lives, 10);
+	cr_assert_gt(atomic_load(&hm_ok), lives);   /* the hammers were served */
+}
+
+/* bind() a plain socket (no SO_REUSEADDR) to 127.0.0.1:port: 0 or errno. */
+static int plain_bind_errno(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	cr_assert_geq(fd, 0);
+	int e = bind(fd, (struct sockaddr *)&a, sizeof a) == 0 ? 0 : errno;
+	close(fd);
+	return e;
+}
+
+Test(httpd, quiesce_keeps_the_descriptor_and_an_explicit_port_until_close)
+{
+	/* The quiesced socket is shut down, not closed: with an explicit port
+	 * (as in production) the port stays bound until httpd_close. */
+	struct httpd_opts o = { 0 };
+	char spec[32];
+	int opened = 0;
+	for (int attempt = 0; attempt < 20 && !opened; attempt++) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in a = { .sin_family = AF_INET,
+			.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t al = sizeof a;
+		cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+		cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+		close(fd);   /* a free port, most likely still free just below */
+		snprintf(spec, sizeof spec, "127.0.0.1:%u", ntohs(a.sin_port));
+		o.listen = spec;
+		opened = httpd_open(&srv, &o) == 0;
+	}
+	cr_assert(opened);
+	cr_assert_eq(httpd_route(srv, HTTPD_GET, "/healthz", 0, h_health, NULL), 0);
+	cr_assert_eq(httpd_start(srv), 0);
+	uint16_t port = httpd_port(srv);
+	snprintf(base, sizeof base, "http://127.0.0.1:%u", port);
+	struct resp r;
+	http("GET", "/healthz", NULL, NULL, 0, &r);
+	cr_assert_eq(r.status, 200);
+	resp_free(&r);
+	httpd_quiesce(srv);
+	cr_assert_lt(raw_connect(), 0, "refused after quiesce");
+	cr_assert_eq(plain_bind_errno(port), EADDRINUSE, "port still ours after quiesce");
+	httpd_close(&srv);
+	cr_assert_eq(plain_bind_errno(port), 0, "port free after close");
+}
+
+Test(httpd, quiesce_before_start_never_accepts)
+{
+	struct httpd_opts o = { .listen = "127.0.0.1:0" };
+	cr_assert_eq(httpd_open(&srv, &o), 0);
+	cr_assert_eq(httpd_route(srv, HTTPD_GET, "/healthz", 0, h_health, NULL), 0);
+	httpd_quiesce(srv);
+	cr_assert_eq(httpd_start(srv), 0);
+	cr_assert_lt(raw_connect(), 0, "refused: quiesced before the start");
+	httpd_close(&srv);
+	cr_assert_null(srv);
 }

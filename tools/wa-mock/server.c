@@ -289,7 +289,9 @@ void server_close(struct server **p)
 	if (!p || !*p)
 		return;
 	struct server *s = *p;
-	MHD_quiesce_daemon(s->d);
+	/* No MHD_quiesce_daemon: in libmicrohttpd 0.9.75 it races the epoll
+	 * threads and can abort the process (engine/SERVICE.md, "Shutdown").
+	 * A client connecting during these last moments is simply served. */
 	timer_drain(s->timer);
 	/* Resumed connections answer on MHD's threads; give them a moment. */
 	for (int i = 0; i < 200 && atomic_load(&s->delayed) > 0; i++)

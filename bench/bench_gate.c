@@ -30,6 +30,12 @@
  *   waerr           N API responses (94% success with wamid, the rest
  *                   130429, 131026, 131049, 131000 errors): waerr_parse +
  *                   the outcome (waerr_lookup). op = one response.
+ *   h1resp          N HTTP/1.1 responses as wa-mock and the Graph API send
+ *                   them (status line, 6 headers, a 190-byte JSON body; one
+ *                   in 8 chunked), framed by the native client's parser
+ *                   (h1_parse_response: http_parser + the header and body
+ *                   callbacks), cut in two reads at a seeded point. op = one
+ *                   response.
  * The fan-out (banditore send) is measured by gate.sh itself; for it,
  *   bench_gate numbers --n N [--seed S]
  * prints N distinct Italian mobile numbers (digits, one a line, seeded) to
@@ -62,6 +68,7 @@
 #include "notice.h"
 #include "phone.h"
 #include "store.h"
+#include "h1.h"
 #include "waerr.h"
 #include "wareq.h"
 #include "webhook.h"
@@ -652,6 +659,77 @@ static size_t wl_waerr(const struct params *p)
 	return p->n;
 }
 
+/* ----------------------------------------------------------------- h1resp */
+
+struct h1_seen {
+	uint64_t headers, body;
+};
+
+static void h1g_header(struct h1_req *r, const char *n, size_t nl, const char *v, size_t vl)
+{
+	(void)n;
+	(void)v;
+	((struct h1_seen *)r->ud)->headers += nl + vl;
+}
+
+static void h1g_body(struct h1_req *r, const uint8_t *b, size_t n)
+{
+	(void)b;
+	((struct h1_seen *)r->ud)->body += n;
+}
+
+static void h1g_done(struct h1_req *r, enum h1_err e, uint64_t now)
+{
+	(void)r;
+	(void)e;
+	(void)now;
+}
+
+static size_t wl_h1resp(const struct params *p)
+{
+	static const char body[] =
+		"{\"messaging_product\":\"whatsapp\",\"contacts\":[{\"input\":\"+393351234567\","
+		"\"wa_id\":\"393351234567\"}],\"messages\":[{\"id\":\"wamid.HBgMMzkzMzUxMjM0NTY3FQIAERgS"
+		"0123456789abcdef\",\"message_status\":\"accepted\"}]}";
+	const size_t each = 1024, blen = sizeof body - 1;
+	char *text = xmalloc(p->n * each);
+	size_t *len = xmalloc(p->n * sizeof *len), *cut = xmalloc(p->n * sizeof *cut);
+	struct bh_rng r;
+	bh_rng_seed(&r, p->seed);
+	for (size_t i = 0; i < p->n; i++) {
+		int w;
+		const char *head = "HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sun, 29 Nov 2026 02:00:00 GMT\r\n"
+		                   "Content-Type: application/json\r\nConnection: keep-alive\r\n"
+		                   "x-fb-trace-id: AbCdEfGhIjK\r\n";
+		if (i % 8 == 7)
+			w = snprintf(text + i * each, each, "%sTransfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
+			             head, blen, body);
+		else
+			w = snprintf(text + i * each, each, "%sContent-Length: %zu\r\n\r\n%s", head, blen, body);
+		if (w <= 0 || (size_t)w >= each)
+			die("response buffer too small", BND_E_RANGE);
+		len[i] = (size_t)w;
+		cut[i] = (size_t)bh_rng_below(&r, (uint64_t)w);
+	}
+	static const struct h1_callbacks cb = { h1g_header, h1g_body, h1g_done };
+	struct h1_seen seen = { 0, 0 };
+	size_t ok = 0;
+	REGION_BEGIN();
+	for (size_t i = 0; i < p->n; i++) {
+		struct h1_req q = { .ud = &seen };
+		ok += h1_parse_response((const uint8_t *)text + i * each, len[i], cut[i], &cb, &q, 0) ==
+		      H1_OK && q.status == 200;
+	}
+	REGION_END();
+	bh_check(ok == p->n, "complete 200 responses", (long long)ok, (long long)p->n);
+	bh_check(seen.body == p->n * blen, "body bytes", (long long)seen.body,
+	         (long long)(p->n * blen));
+	free(text);
+	free(len);
+	free(cut);
+	return p->n;
+}
+
 /* ------------------------------------------------------------------ main */
 
 static const struct {
@@ -660,7 +738,7 @@ static const struct {
 } workloads[] = {
 	{ "store_append", 100000 }, { "store_get", 100000 },    { "store_scan", 100000 },
 	{ "cmd_parse", 20000 },     { "webhook_msg", 5000 },    { "webhook_status", 10000 },
-	{ "wareq", 20000 },         { "waerr", 20000 },
+	{ "wareq", 20000 },         { "waerr", 20000 },         { "h1resp", 20000 },
 };
 
 /* bench_gate numbers: the fan-out's subscribers, for `subscribers import`. */
@@ -753,6 +831,8 @@ int main(int argc, char **argv)
 		ops = wl_webhook(&p, 1);
 	else if (!strcmp(name, "wareq"))
 		ops = wl_wareq(&p);
+	else if (!strcmp(name, "h1resp"))
+		ops = wl_h1resp(&p);
 	else
 		ops = wl_waerr(&p);
 	printf("workload %s ops %zu\n", name, ops);

@@ -64,6 +64,8 @@
 
 #include <arpa/inet.h>
 #include <http_parser.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -73,6 +75,7 @@
 #define RBUF_SIZE 16384u
 #define IDLE_CHECK_NS 20000000ull  /* check a connection idle longer than this */
 #define HNAME_MAX 32u
+#define H1_ADDRS 8u   /* addresses of a name kept, tried in turn on connect failures */
 
 /* Response parsing state: one per connection (and one for h1_parse_response). */
 struct h1_parse {
@@ -120,13 +123,23 @@ struct h1 {
 	size_t head_len;
 	uint32_t nconns, open;
 	uint64_t timeout_ns, connect_timeout_ns, tick_ns;
-	struct sockaddr_storage addr;
-	socklen_t addr_len;     /* 0 = not resolved (again) */
+	struct h1_addrs {       /* the origin's addresses, tried in turn */
+		struct sockaddr_storage a[H1_ADDRS];
+		socklen_t len[H1_ADDRS];
+		unsigned n, cur, fails;  /* n == 0: not resolved (again) */
+	} addrs;
 	struct h1_conn *conns;
 	struct h1_conn *idle;   /* stack: the most recently used first */
 	struct h1_req *q_head, *q_tail;
 	struct h1_req *deferred;/* ended inside h1_submit: reported next iteration */
-	struct loop_timer tick, later;
+	struct loop_timer tick, later, dns_t;
+	struct h1_dns {       /* a host-name lookup on its own thread */
+		pthread_t th;
+		int started;      /* created, not joined yet */
+		atomic_int done;  /* the thread filled rc, addr, len */
+		int rc;
+		struct h1_addrs out;
+	} dns;
 	struct h1_stats st;
 	uint8_t rbuf[RBUF_SIZE];
 };
@@ -573,6 +586,9 @@ void h1_close(struct h1 **p)
 			conn_close(&h->conns[i]);
 	loop_timer_stop(h->l, &h->tick);
 	loop_timer_stop(h->l, &h->later);
+	loop_timer_stop(h->l, &h->dns_t);
+	if (h->dns.started)
+		pthread_join(h->dns.th, NULL);  /* at most the resolver's time-out */
 	if (h->head) {
 		explicit_bzero(h->head, h->head_len);  /* holds the bearer token */
 		bnd_free(h->head);
@@ -588,17 +604,91 @@ void h1_close(struct h1 **p)
 
 /* ------------------------------------------------------------ connections */
 
-static int resolve(struct h1 *h)
+/* lookup - getaddrinfo's stream addresses, in its order (at most H1_ADDRS). 0 or -1. */
+static int lookup(const char *host, const char *port, int numeric, struct h1_addrs *out)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-	                          .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG };
+	                          .ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG |
+	                                      (numeric ? AI_NUMERICHOST : 0) };
 	struct addrinfo *res = NULL;
-	if (getaddrinfo(h->host, h->port, &hints, &res) || !res)
+	out->n = out->cur = out->fails = 0;
+	if (getaddrinfo(host, port, &hints, &res) || !res)
 		return -1;
-	memcpy(&h->addr, res->ai_addr, res->ai_addrlen);
-	h->addr_len = res->ai_addrlen;
+	for (struct addrinfo *ai = res; ai && out->n < H1_ADDRS; ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof out->a[0])
+			continue;
+		memcpy(&out->a[out->n], ai->ai_addr, ai->ai_addrlen);
+		out->len[out->n++] = ai->ai_addrlen;
+	}
 	freeaddrinfo(res);
-	return 0;
+	return out->n ? 0 : -1;
+}
+
+/* addr_failed - a connect to the current address failed: try the next one
+ * next time; after all of them failed, look the name up again. */
+static void addr_failed(struct h1 *h)
+{
+	if (!h->addrs.n)
+		return;
+	h->addrs.cur = (h->addrs.cur + 1) % h->addrs.n;
+	if (++h->addrs.fails >= h->addrs.n)
+		h->addrs.n = 0;
+}
+
+static void *dns_main(void *ud)
+{
+	struct h1 *h = ud;
+	h->dns.rc = lookup(h->host, h->port, 0, &h->dns.out);
+	atomic_store_explicit(&h->dns.done, 1, memory_order_release);
+	return NULL;
+}
+
+static void drain_queue(struct h1 *h, uint64_t now);
+static struct h1_req *q_pop(struct h1 *h);
+
+/* The loop side of a lookup: checked every millisecond until it is done. */
+static void on_dns(void *ud, uint64_t now)
+{
+	struct h1 *h = ud;
+	if (!atomic_load_explicit(&h->dns.done, memory_order_acquire)) {
+		loop_timer_start(h->l, &h->dns_t, now + 1000000ull, on_dns, h);
+		return;
+	}
+	pthread_join(h->dns.th, NULL);
+	h->dns.started = 0;
+	if (h->dns.rc == 0) {
+		h->addrs = h->dns.out;
+		drain_queue(h, now);
+		return;
+	}
+	/* No address: what waits for a connection cannot get one, unless a
+	 * connection is still open (then it waits for that one). */
+	while (h->q_head && h->open == 0)
+		h->cb.done(q_pop(h), H1_E_CONNECT, now);
+}
+
+/*
+ * resolve - the origin's address for a new connection. An IP literal is
+ * converted at once; a host name is looked up on a thread of its own (a
+ * slow or dead resolver must not stall the loop): returns 1 while that
+ * runs (the request waits in the queue; on_dns moves it on), 0 when
+ * h->addrs is ready, -1 when the address cannot be had.
+ */
+static int resolve(struct h1 *h, uint64_t now)
+{
+	if (h->addrs.n)
+		return 0;
+	if (h->host_is_ip)
+		return lookup(h->host, h->port, 1, &h->addrs);
+	if (h->dns.started)
+		return 1;
+	atomic_store(&h->dns.done, 0);
+	if (pthread_create(&h->dns.th, NULL, dns_main, h) != 0)
+		return -1;
+	h->dns.started = 1;
+	h->st.lookups++;
+	loop_timer_start(h->l, &h->dns_t, now + 1000000ull, on_dns, h);
+	return 1;
 }
 
 static void watch(struct h1_conn *c, unsigned ev)
@@ -695,11 +785,14 @@ static struct h1_conn *conn_new(struct h1 *h, uint64_t now, int *err)
 	*err = 0;
 	if (!c)
 		return NULL;
-	if (!h->addr_len && resolve(h)) {
-		*err = 1;
+	int rrc = resolve(h, now);
+	if (rrc) {
+		*err = rrc < 0;  /* 1: the lookup runs, the request waits */
 		return NULL;
 	}
-	int fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	const struct sockaddr_storage *to = &h->addrs.a[h->addrs.cur];
+	socklen_t to_len = h->addrs.len[h->addrs.cur];
+	int fd = socket(to->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		*err = 1;
 		return NULL;
@@ -709,11 +802,11 @@ static struct h1_conn *conn_new(struct h1 *h, uint64_t now, int *err)
 	h->st.connects++;
 	int rc;
 	do
-		rc = connect(fd, (struct sockaddr *)&h->addr, h->addr_len);
+		rc = connect(fd, (const struct sockaddr *)to, to_len);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0 && errno != EINPROGRESS) {
 		close(fd);
-		h->addr_len = 0;  /* resolve again next time */
+		addr_failed(h);
 		*err = 1;
 		return NULL;
 	}
@@ -721,6 +814,8 @@ static struct h1_conn *conn_new(struct h1 *h, uint64_t now, int *err)
 	c->since_ns = now;
 	c->watching = 0;
 	h->open++;
+	if (rc == 0)
+		h->addrs.fails = 0;
 	if (rc == 0 && !h->ctx) {
 		c->st = CS_IDLE;  /* conn_start turns it busy */
 		watch(c, LOOP_IN);
@@ -1087,10 +1182,11 @@ static void on_connecting(struct h1_conn *c, unsigned ev, uint64_t now)
 		if (err == 0 && !(ev & (LOOP_OUT | LOOP_ERR)))
 			return;
 		if (err) {
-			h->addr_len = 0;  /* resolve again next time */
+			addr_failed(h);
 			req_end(c, H1_E_CONNECT, 0, now);
 			return;
 		}
+		h->addrs.fails = 0;
 		if (!h->ctx) {
 			connected(c, now);
 			return;

@@ -77,10 +77,11 @@ struct h1_callbacks {
 #define H1_VALUE_MAX 96u
 
 struct h1_config {
-	const char *url;          /* "http[s]://host[:port][/path]" (host may be an
-	                             IPv4 or [IPv6] literal, or a name resolved once
-	                             with getaddrinfo, re-resolved after a connect
-	                             fails) */
+	const char *url;          /* "http[s]://host[:port][/path]" (host: an IPv4
+	                             or [IPv6] literal, or a name looked up with
+	                             getaddrinfo on a thread of its own, its
+	                             addresses tried in turn, looked up again once
+	                             connects to all of them failed) */
 	const char *ca_file;      /* https: PEM file of the CAs to trust; NULL =
 	                             OpenSSL's defaults (the system's, or
 	                             SSL_CERT_FILE / SSL_CERT_DIR) */
@@ -102,7 +103,8 @@ struct h1_config {
  */
 int h1_open(struct h1 **out, struct loop *l, const struct h1_config *cfg);
 
-/* h1_close - close every connection, WITHOUT callbacks. Accepts NULL. */
+/* h1_close - close every connection, WITHOUT callbacks; waits for a host
+ * name lookup still running (at most the resolver's time-out). Accepts NULL. */
 void h1_close(struct h1 **p);
 
 /*
@@ -123,6 +125,7 @@ struct h1_stats {
 	uint64_t connects;       /* connections opened (connect() called) */
 	uint64_t requests;       /* requests written completely */
 	uint64_t closes;         /* connections closed by either side */
+	uint64_t lookups;        /* host-name lookups started (not for IP literals) */
 	uint64_t first_sent_ns;  /* loop time the first request was written
 	                            completely; 0 = not yet */
 };

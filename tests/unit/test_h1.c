@@ -601,6 +601,57 @@ Test(h1, bad_urls_and_headers_are_refused)
 	loop_close(&l);
 }
 
+Test(h1, a_host_name_is_looked_up_off_the_loop_and_again_once_every_address_failed)
+{
+	static const struct act acts[] = { { ACT_SEND, OK_LEN, 0, 0 }, { ACT_SEND, OK_LEN, 0, 0 } };
+	struct srv s;
+	srv_start(&s, acts, 2);
+	char url[160];
+	snprintf(url, sizeof url, "http://localhost:%u/v25.0/1/messages", s.port);
+	struct cli c;
+	cli_open_url(&c, LOOP_BACKEND_AUTO, url, 1, 5000, NULL);
+	struct h1_stats st;
+	for (int i = 0; i < 2; i++) {
+		cli_submit(&c, i, body, sizeof body - 1);
+		cli_wait(&c);
+		cr_assert_eq(c.err[i], H1_OK, "request %d", i);
+	}
+	h1_stats_get(c.h, &st);
+	cr_assert_eq(st.lookups, 1, "looked up once, kept");
+	cr_assert_eq(s.accepts, 1);
+	cli_close(&c);
+	srv_stop(&s);
+
+	/* Nothing listens any more: each connect is refused, and with every
+	 * address of the name failed, the next connection looks it up again. */
+	cli_open_url(&c, LOOP_BACKEND_AUTO, url, 1, 5000, NULL);
+	for (int i = 0; i < 2; i++) {
+		cli_submit(&c, i, body, sizeof body - 1);
+		cli_wait(&c);
+		cr_assert_eq(c.err[i], H1_E_CONNECT, "request %d", i);
+		cr_assert_eq(c.r[i].sent, 0);
+	}
+	h1_stats_get(c.h, &st);
+	cr_assert_eq(st.lookups, 2);
+	cli_close(&c);
+
+	/* A name no resolver can answer (a 70-byte label is refused by the
+	 * stub resolver itself, without any network traffic). */
+	char label[71];
+	memset(label, 'a', 70);
+	label[70] = 0;
+	snprintf(url, sizeof url, "http://%s.test:8080/v25.0/1/messages", label);
+	cli_open_url(&c, LOOP_BACKEND_AUTO, url, 2, 5000, NULL);
+	cli_submit(&c, 0, body, sizeof body - 1);
+	cli_submit(&c, 1, body, sizeof body - 1);  /* waits for the same lookup */
+	cli_wait(&c);
+	cr_assert_eq(c.err[0], H1_E_CONNECT);
+	cr_assert_eq(c.err[1], H1_E_CONNECT);
+	h1_stats_get(c.h, &st);
+	cr_assert_eq(st.lookups, 1, "one lookup for both");
+	cli_close(&c);
+}
+
 /* ------------------------------------------------------------------ TLS */
 
 static void tls_cases(enum loop_backend be)

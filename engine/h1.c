@@ -644,7 +644,6 @@ static void *dns_main(void *ud)
 }
 
 static void drain_queue(struct h1 *h, uint64_t now);
-static struct h1_req *q_pop(struct h1 *h);
 
 /* The loop side of a lookup: checked every millisecond until it is done. */
 static void on_dns(void *ud, uint64_t now)
@@ -662,9 +661,20 @@ static void on_dns(void *ud, uint64_t now)
 		return;
 	}
 	/* No address: what waits for a connection cannot get one, unless a
-	 * connection is still open (then it waits for that one). */
-	while (h->q_head && h->open == 0)
-		h->cb.done(q_pop(h), H1_E_CONNECT, now);
+	 * connection is still open (then it waits for that one). The queue is
+	 * taken whole first: a callback that submits again starts a new
+	 * lookup, and its request waits for that one. */
+	if (h->open > 0)
+		return;
+	struct h1_req *r = h->q_head;
+	h->q_head = h->q_tail = NULL;
+	while (r) {
+		struct h1_req *next = r->next;
+		r->next = NULL;
+		r->queued = 0;
+		h->cb.done(r, H1_E_CONNECT, now);
+		r = next;
+	}
 }
 
 /*

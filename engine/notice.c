@@ -592,20 +592,28 @@ static int notice_from_json(json_t *root, struct notice *n)
 
 /* ---- recipients.bin ------------------------------------------------------- */
 
-int notice_rcpt_encode_header(uint8_t out[RCPT_HEADER_SIZE], const char *id, uint32_t count,
-                              uint64_t body_checksum)
+int notice__rcpt_header(uint8_t out[RCPT_HEADER_SIZE], const char *id, uint16_t version,
+                        uint32_t count, uint32_t erased, uint64_t at40, uint64_t at48)
 {
 	if (!id_ok(id))
 		return BND_E_NOTICE_ID;
 	memset(out, 0, RCPT_HEADER_SIZE);
 	le32_put(out + 0, RCPT_MAGIC);
-	le16_put(out + 4, RCPT_VERSION);
+	le16_put(out + 4, version);
 	le16_put(out + 6, RCPT_HEADER_SIZE);
 	memcpy(out + 8, id, NOTICE_ID_LEN);
 	le32_put(out + 32, count);
-	le64_put(out + 40, body_checksum);
+	le32_put(out + 36, erased);
+	le64_put(out + 40, at40);
+	le64_put(out + 48, at48);
 	le64_put(out + 56, XXH3_64bits_withSeed(out, 56, RCPT_SEED));
 	return 0;
+}
+
+int notice_rcpt_encode_header(uint8_t out[RCPT_HEADER_SIZE], const char *id, uint32_t count,
+                              uint64_t body_checksum)
+{
+	return notice__rcpt_header(out, id, RCPT_VERSION, count, 0, body_checksum, 0);
 }
 
 struct notice_rcpt {

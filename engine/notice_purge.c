@@ -79,19 +79,8 @@ int notice_rcpt_encode_purged_header(uint8_t out[RCPT_HEADER_SIZE], const char *
                                      uint32_t count, uint32_t erased, uint64_t list_checksum,
                                      uint64_t body_checksum)
 {
-	if (!id || !notice_id_valid((const uint8_t *)id, strnlen(id, NOTICE_ID_SIZE)))
-		return BND_E_NOTICE_ID;
-	memset(out, 0, RCPT_HEADER_SIZE);
-	le32_put(out + 0, RCPT_MAGIC);
-	le16_put(out + 4, RCPT_VERSION_PURGED);
-	le16_put(out + 6, RCPT_HEADER_SIZE);
-	memcpy(out + 8, id, NOTICE_ID_LEN);
-	le32_put(out + 32, count);
-	le32_put(out + 36, erased);
-	le64_put(out + 40, list_checksum);
-	le64_put(out + 48, body_checksum);
-	le64_put(out + 56, XXH3_64bits_withSeed(out, 56, RCPT_SEED));
-	return 0;
+	return notice__rcpt_header(out, id, RCPT_VERSION_PURGED, count, erased, list_checksum,
+	                           body_checksum);
 }
 
 int notice__rcpt_check_purged(const uint8_t *p, size_t len, const char *id, uint32_t *count,

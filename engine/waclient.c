@@ -80,9 +80,11 @@ static int all_digits(const char *s, size_t max)
 	return n > 0;
 }
 
+#define USER_AGENT "banditore/0.1"
+
 /* The request headers besides the token, in the native client's form. */
 #define NATIVE_HEADERS "Content-Type: application/json\r\nAccept: application/json\r\n" \
-                       "User-Agent: banditore/0.1\r\n"
+                       "User-Agent: " USER_AGENT "\r\n"
 
 /* proxy_set - would libcurl send the request through a proxy? (it reads
  * http_proxy, lower case only, for http://; https_proxy / HTTPS_PROXY for
@@ -162,10 +164,60 @@ static void native_header(struct h1_req *r, const char *name, size_t nlen, const
 static void native_body(struct h1_req *r, const uint8_t *p, size_t n);
 static void native_done(struct h1_req *r, enum h1_err err, uint64_t now);
 
+/* wipe - free a string that held the token. */
+static void wipe(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		bnd_free(s);
+	}
+}
+
+static int open_native(struct waclient *c, const char *token, uint32_t conns)
+{
+	char *hdrs = join("Authorization: Bearer ", token, "\r\n", NATIVE_HEADERS, "");
+	if (!hdrs)
+		return BND_E_NOMEM;
+	struct h1_config hc = {
+		.url = c->url,
+		.headers = hdrs,
+		.connections = conns,
+		.timeout_ms = c->timeout_ms,
+		.connect_timeout_ms = c->connect_timeout_ms,
+		.ca_file = c->ca_file,
+		.cb = { native_header, native_body, native_done },
+	};
+	int rc = h1_open(&c->h1, c->l, &hc);
+	wipe(hdrs);
+	return rc;
+}
+
+static int open_curl(struct waclient *c, const char *token, uint32_t conns)
+{
+	char *auth = join("Authorization: Bearer ", token, "", "", "");
+	if (!auth)
+		return BND_E_NOMEM;
+	const char *hl[] = { auth, "Content-Type: application/json", "Expect:",
+	                     "Accept: application/json" };
+	for (size_t i = 0; i < sizeof hl / sizeof hl[0]; i++) {
+		struct curl_slist *h = curl_slist_append(c->hdrs, hl[i]);
+		if (!h) {
+			wipe(auth);
+			return BND_E_NOMEM;
+		}
+		c->hdrs = h;
+	}
+	wipe(auth);
+	CURLM *m = loop_multi(c->l);
+	if (curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns) ||
+	    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conns))
+		return BND_E_WA_CURL;
+	return 0;
+}
+
 int waclient_open(struct waclient **out, struct loop *l, const struct waclient_config *cfg)
 {
 	int rc = BND_E_NOMEM;
-	char *auth = NULL;
 	if (!out)
 		return BND_E_INVAL;
 	*out = NULL;
@@ -210,22 +262,6 @@ int waclient_open(struct waclient **out, struct loop *l, const struct waclient_c
 	bnd_free(c->url);
 	c->url = url;
 
-	auth = join("Authorization: Bearer ", cfg->token, "", "", "");
-	if (!auth)
-		goto fail;
-	struct curl_slist *h;
-	const char *hl[] = { auth, "Content-Type: application/json", "Expect:",
-	                     "Accept: application/json" };
-	for (size_t i = 0; i < sizeof hl / sizeof hl[0]; i++) {
-		h = curl_slist_append(c->hdrs, hl[i]);
-		if (!h)
-			goto fail;
-		c->hdrs = h;
-	}
-	explicit_bzero(auth, strlen(auth));
-	bnd_free(auth);
-	auth = NULL;
-
 	c->slots = bnd_calloc(c->window, sizeof *c->slots);
 	if (!c->slots)
 		goto fail;
@@ -236,41 +272,13 @@ int waclient_open(struct waclient **out, struct loop *l, const struct waclient_c
 	c->free_head = 0;
 
 	uint32_t conns = cfg->connections ? cfg->connections : 16;
-	if (c->http == WACLIENT_HTTP_NATIVE) {
-		auth = join("Authorization: Bearer ", cfg->token, "\r\n", NATIVE_HEADERS, "");
-		if (!auth)
-			goto fail;
-		struct h1_config hc = {
-			.url = c->url,
-			.headers = auth,
-			.connections = conns,
-			.timeout_ms = c->timeout_ms,
-			.connect_timeout_ms = c->connect_timeout_ms,
-			.ca_file = c->ca_file,
-			.cb = { native_header, native_body, native_done },
-		};
-		rc = h1_open(&c->h1, l, &hc);
-		explicit_bzero(auth, strlen(auth));
-		bnd_free(auth);
-		auth = NULL;
-		if (rc)
-			goto fail;
-		*out = c;
-		return 0;
-	}
-	CURLM *m = loop_multi(l);
-	if (curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)conns) ||
-	    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)conns)) {
-		rc = BND_E_WA_CURL;
+	rc = c->http == WACLIENT_HTTP_NATIVE ? open_native(c, cfg->token, conns)
+	                                     : open_curl(c, cfg->token, conns);
+	if (rc)
 		goto fail;
-	}
 	*out = c;
 	return 0;
 fail:
-	if (auth) {
-		explicit_bzero(auth, strlen(auth));
-		bnd_free(auth);
-	}
 	waclient_close(&c);
 	return rc;
 }
@@ -402,7 +410,7 @@ static int easy_create(struct waclient *c, struct wa_slot *s)
 	    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) ||
 	    curl_easy_setopt(e, CURLOPT_HEADERDATA, s) ||
 	    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L) ||
-	    curl_easy_setopt(e, CURLOPT_USERAGENT, "banditore/0.1") ||
+	    curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT) ||
 	    (c->https && curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L)) ||
 	    (c->ca_file && curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file))) {
 		curl_easy_cleanup(e);

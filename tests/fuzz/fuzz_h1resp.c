@@ -66,7 +66,6 @@ static enum h1_err run(const uint8_t *p, size_t n, size_t split, int eof, struct
                        int *status)
 {
 	struct h1_req r = { .ud = s };
-	memset(s, 0, offsetof(struct seen, hdr));
 	s->hdr_len = s->body_len = s->body_total = 0;
 	enum h1_err e = h1_parse_response(p, n, split, &cb, &r, eof);
 	*status = r.status;

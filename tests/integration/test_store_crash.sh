@@ -38,8 +38,8 @@ cleanup() {
 trap cleanup EXIT
 fails=0
 fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
+# shellcheck source=kill9.sh
+. "$(dirname "$0")/kill9.sh"
 
 # ---- 1. kill -9 a group-committing writer -------------------------------------
 D=$T/w
@@ -136,16 +136,9 @@ kills=0; rounds=0; old=0; new=0
 t0=$(now_ms)
 while [ "$kills" -lt 50 ] && [ "$rounds" -lt 200 ] && [ $(( $(now_ms) - t0 )) -lt 150000 ]; do
 	remove_chunk || break
-	"$B" --data "$D" subscribers compact >"$T/cmp.out" 2>"$T/cmp.err" &
-	PID=$!
 	# a random moment within the compaction's run time (a few land after it)
-	sleep_ms $(( (RANDOM * 32768 + RANDOM) % (TC * 11 / 10 + 1) ))
-	if kill -9 "$PID" 2>/dev/null; then
-		wait "$PID" 2>/dev/null; st=$?
-	else
-		wait "$PID"; st=$?
-	fi
-	PID=""
+	kill9_within $((TC * 11 / 10)) "$T/cmp.out" "$T/cmp.err" "$B" --data "$D" subscribers compact
+	st=$ST
 	rounds=$((rounds + 1))
 	if [ "$st" = 137 ]; then
 		kills=$((kills + 1))

@@ -781,6 +781,33 @@ static const struct journal_report *report_of(const struct ended *e, const char 
 	return NULL;
 }
 
+/* An info notice of ni and an emergency of ne, watched by the scripted API
+ * (per-ordinal counts: info as notice 0, the emergency as notice 1). */
+static void info_and_emergency(uint32_t ni, uint32_t ne, char info[NOTICE_ID_SIZE],
+                               struct arrival *a)
+{
+	make_notice(NOTICE_CAT_INFO, ni, info);
+	make_notice(NOTICE_CAT_EMERGENCY, ne, a->id);
+	memcpy(api->emergency_id, a->id, NOTICE_ID_SIZE);
+	memcpy(api->watch[0], info, NOTICE_ID_SIZE);
+	memcpy(api->watch[1], a->id, NOTICE_ID_SIZE);
+}
+
+/* Run the info notice alone, add the emergency add_ms in, run both to the
+ * end; the sender's stats are left in *ss. */
+static void run_info_then_emergency(struct arrival *a, const char *info, uint32_t rate,
+                                    uint32_t window, uint32_t conns, uint64_t add_ms,
+                                    struct ended *e, struct sender_stats *ss)
+{
+	a->s = open_sender_conn(rate, window, conns, e, NULL);
+	cr_assert_eq(sender_add(a->s, info), 0);
+	loop_timer_start(sender_loop(a->s), &a->t, mono() + add_ms * 1000000ull, add_emergency, a);
+	cr_assert_eq(sender_run(a->s), 0);
+	sender_stats_get(a->s, ss);
+	sender_close(&a->s);
+	cr_assert_eq(a->rc, 0);
+}
+
 Test(sender, an_emergency_does_not_wait_behind_the_intents_queued_for_a_lower_notice)
 {
 	/* 1,000/s, window 1,024: an info notice keeps ~SENDER_AHEAD_NS x rate
@@ -795,20 +822,10 @@ Test(sender, an_emergency_does_not_wait_behind_the_intents_queued_for_a_lower_no
 	const uint32_t rate = 1000, W = 1024, C = 16, NI = 1500, NE = 100;
 	char info[NOTICE_ID_SIZE];
 	struct arrival a = { .kill_ms = UINT32_MAX };
-	make_notice(NOTICE_CAT_INFO, NI, info);
-	make_notice(NOTICE_CAT_EMERGENCY, NE, a.id);
-	memcpy(api->emergency_id, a.id, NOTICE_ID_SIZE);
-	memcpy(api->watch[0], info, NOTICE_ID_SIZE);
-	memcpy(api->watch[1], a.id, NOTICE_ID_SIZE);
+	info_and_emergency(NI, NE, info, &a);
 	struct ended e = { 0 };
-	a.s = open_sender_conn(rate, W, C, &e, NULL);
-	cr_assert_eq(sender_add(a.s, info), 0);
-	loop_timer_start(sender_loop(a.s), &a.t, mono() + 700000000ull, add_emergency, &a);
-	cr_assert_eq(sender_run(a.s), 0);
 	struct sender_stats ss;
-	sender_stats_get(a.s, &ss);
-	sender_close(&a.s);
-	cr_assert_eq(a.rc, 0);
+	run_info_then_emergency(&a, info, rate, W, C, 700, &e, &ss);
 	const char *first = strchr(api->order, 'E');
 	cr_assert_not_null(first);
 	long before_first = (long)(first - api->order);
@@ -898,11 +915,7 @@ Test(sender, kill_9_around_a_preemption_neither_skips_nor_double_sends_beyond_un
 	const size_t K = sizeof kills / sizeof kills[0];
 	char info[NOTICE_ID_SIZE];
 	struct arrival a = { 0 };
-	make_notice(NOTICE_CAT_INFO, NI, info);
-	make_notice(NOTICE_CAT_EMERGENCY, NE, a.id);
-	memcpy(api->emergency_id, a.id, NOTICE_ID_SIZE);
-	memcpy(api->watch[0], info, NOTICE_ID_SIZE);
-	memcpy(api->watch[1], a.id, NOTICE_ID_SIZE);
+	info_and_emergency(NI, NE, info, &a);
 	for (size_t k = 0; k < K; k++) {
 		a.kill_ms = kills[k];
 		pid_t pid = fork();
@@ -977,21 +990,11 @@ Test(sender, an_emergency_retrying_takes_back_only_a_few_intents_each_time)
 	const uint32_t rate = 1000, W = 1024, C = 16, NI = 2000, NE = 100;
 	char info[NOTICE_ID_SIZE];
 	struct arrival a = { .kill_ms = UINT32_MAX };
-	make_notice(NOTICE_CAT_INFO, NI, info);
-	make_notice(NOTICE_CAT_EMERGENCY, NE, a.id);
-	memcpy(api->emergency_id, a.id, NOTICE_ID_SIZE);
-	memcpy(api->watch[0], info, NOTICE_ID_SIZE);
-	memcpy(api->watch[1], a.id, NOTICE_ID_SIZE);
+	info_and_emergency(NI, NE, info, &a);
 	atomic_store(&api->fail_first[1], 1);
 	struct ended e = { 0 };
-	a.s = open_sender_conn(rate, W, C, &e, NULL);
-	cr_assert_eq(sender_add(a.s, info), 0);
-	loop_timer_start(sender_loop(a.s), &a.t, mono() + 300000000ull, add_emergency, &a);
-	cr_assert_eq(sender_run(a.s), 0);
 	struct sender_stats ss;
-	sender_stats_get(a.s, &ss);
-	sender_close(&a.s);
-	cr_assert_eq(a.rc, 0);
+	run_info_then_emergency(&a, info, rate, W, C, 300, &e, &ss);
 	cr_assert_eq(e.n, 2);
 	const struct journal_report *ri = report_of(&e, info), *re = report_of(&e, a.id);
 	cr_assert_eq(ri->state, NOTICE_DONE);
